@@ -266,7 +266,8 @@ pub struct PendingPermission {
 pub struct ResolvedPermission {
     /// The request.
     pub request_id: String,
-    /// `selected` or `cancelled`.
+    /// `selected`, `cancelled`, or `already_resolved` (the daemon said it
+    /// was resolved but this view missed the resolution).
     pub outcome: String,
     /// The chosen option, for `selected`.
     pub option_id: Option<String>,
@@ -392,8 +393,6 @@ pub struct StreamState {
     pub slow_client_warnings: u64,
     /// The last `replay_complete`.
     pub last_replay: Option<ReplayInfo>,
-    /// Snapshots applied.
-    pub snapshots_applied: u64,
 }
 
 /// A `state_resync_required` payload.
@@ -432,7 +431,8 @@ pub struct ReplayInfo {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Counters {
-    /// Frames applied (including passthrough and snapshots).
+    /// Frames applied (snapshots excluded: a snapshot brings the counters
+    /// of the events it summarizes).
     pub applied: u64,
     /// Frames of a type this build does not know.
     pub unknown_types: u64,

@@ -448,9 +448,9 @@ fn upsert_tool_call(view: &mut SessionView, f: &ToolCallFields, announce: bool, 
         prompt_id: tf.prompt_id.clone(),
         ..ToolCallView::default()
     };
-    let provenance = stamped_provenance(f)
-        .or_else(|| f.title.as_deref().map(Provenance::from_tool_name))
-        .unwrap_or(Provenance::Builtin);
+    // Titles are for humans: only a stamp or a tool name says where a call
+    // comes from.
+    let provenance = stamped_provenance(f).unwrap_or(Provenance::Builtin);
     set_provenance(&mut t, &provenance);
     view.tool_index
         .0
