@@ -951,6 +951,30 @@ mod tests {
     }
 
     #[test]
+    fn newer_snapshots_still_load() {
+        // A newer daemon's view: an unknown transcript kind, an unknown
+        // message role and an unknown top-level field. Refusing it would
+        // leave the client stuck behind the resync gate.
+        let f = Frame::new(
+            "session_snapshot",
+            json!({"lastEventId": 9, "view": {
+                "lastEventId": 9,
+                "transcript": [
+                    {"kind": "hologram", "beam": 1},
+                    {"kind": "message", "role": "narrator", "text": "hi", "attachments": [],
+                     "messageId": null, "promptId": null, "chunks": 1}],
+                "futureSection": {"x": 1}}}),
+        );
+        match Event::decode(&f).unwrap() {
+            Event::SessionSnapshot(s) => {
+                assert_eq!(s.last_event_id, 9);
+                assert_eq!(s.view.transcript.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn unknown_session_update_subtypes_are_kept_raw() {
         let raw = json!({"sessionUpdate": "hologram", "beam": [1, 2]});
         let f = Frame::new("session_update", json!({"update": raw.clone()}));

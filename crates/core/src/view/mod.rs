@@ -130,6 +130,10 @@ pub enum MessageRole {
     Agent,
     /// The agent's reasoning; never merged into a reply.
     Thought,
+    /// A role from a newer daemon's snapshot; kept so the snapshot still
+    /// loads (a client that cannot load a snapshot stays stuck in resync).
+    #[serde(other)]
+    Other,
 }
 
 /// One transcript entry.
@@ -158,6 +162,10 @@ pub enum TranscriptEntry {
         /// The call (see [`SessionView::tool_calls`]).
         tool_call_id: String,
     },
+    /// An entry kind from a newer daemon's snapshot, which this build
+    /// cannot show; kept as a placeholder so the snapshot still loads.
+    #[serde(other)]
+    Unknown,
 }
 
 /// A tool call, merged from every `tool_call` / `tool_call_update`.
