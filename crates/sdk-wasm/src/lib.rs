@@ -4,6 +4,4 @@
 //! for now this crate only proves that `switchyard-core` links for
 //! `wasm32-unknown-unknown`.
 
-#![no_std]
-
 pub use switchyard_core as core;
