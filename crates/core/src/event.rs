@@ -17,7 +17,7 @@ use crate::kinds::{ErrorKind, Role, StopReason};
 use crate::session_update::{AvailableCommand, SessionUpdate};
 use crate::validate::{
     Path, VResult, ValidationError, as_object, opt_bool, opt_i64, opt_object_array, opt_str,
-    opt_string, opt_u64, req, req_array_of, req_str, req_u64,
+    opt_string, opt_u64, raw, req, req_array_of, req_str, req_u64,
 };
 use crate::view::SessionView;
 
@@ -548,7 +548,7 @@ impl Event {
                         Ok(AvailableCommand {
                             name: req_str(o, "name", p)?.to_string(),
                             description: opt_str(o, "description", p)?.unwrap_or("").to_string(),
-                            input: o.get("input").filter(|v| v.is_object()).cloned(),
+                            input: o.get("input").filter(|v| v.is_object()).map(raw),
                         })
                     })?,
                 },
@@ -581,7 +581,7 @@ impl Event {
                 req_str(to, "toolCallId", &tp)?;
                 Event::PermissionRequest(PermissionRequest {
                     request_id: req_str(m, "requestId", p)?.to_string(),
-                    tool_call: tool_call.clone(),
+                    tool_call: raw(tool_call),
                     options: req_array_of(m, "options", p, |v, p| {
                         let o = as_object(v, p)?;
                         Ok(PermissionOption {
@@ -669,6 +669,7 @@ impl Event {
                 as_object(view_value, &vp)?;
                 let view = SessionView::from_value(view_value).map_err(|msg| vp.error(msg))?;
                 let mut extra = m.clone();
+                extra.values_mut().for_each(Value::sort_all_objects);
                 extra.remove("view");
                 extra.remove("lastEventId");
                 Event::SessionSnapshot(Box::new(SessionSnapshot {

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::kinds::Provenance;
 use crate::validate::{
-    Path, VResult, as_object, opt_object_array, opt_object_value, opt_str, opt_string, req,
+    Path, VResult, as_object, opt_object_array, opt_object_value, opt_str, opt_string, raw, req,
     req_array_of, req_str,
 };
 
@@ -164,19 +164,19 @@ impl SessionUpdate {
             "current_mode_update" => Self::CurrentModeUpdate {
                 current_mode_id: req_str(u, "currentModeId", &up)?.to_string(),
             },
-            "usage_update" => Self::UsageUpdate(Value::Object(u.clone())),
+            "usage_update" => Self::UsageUpdate(raw(&Value::Object(u.clone()))),
             "config_option_update" => {
                 let opts = req_array_of(u, "configOptions", &up, |v, p| {
                     let o = as_object(v, p)?;
                     req_str(o, "id", p)?;
                     opt_str(o, "category", p)?;
-                    Ok(v.clone())
+                    Ok(raw(v))
                 })?;
                 Self::ConfigOptionUpdate(opts)
             }
             other => Self::Other {
                 kind: other.to_string(),
-                raw: Value::Object(u.clone()),
+                raw: raw(&Value::Object(u.clone())),
             },
         })
     }
@@ -232,7 +232,7 @@ impl Content {
         let o = as_object(v, p)?;
         match req_str(o, "type", p)? {
             "text" => Ok(Content::Text(req_str(o, "text", p)?.to_string())),
-            _ => Ok(Content::Other(v.clone())),
+            _ => Ok(Content::Other(raw(v))),
         }
     }
 }
@@ -296,8 +296,8 @@ fn decode_tool_call(u: &Map<String, Value>, p: &Path<'_>) -> VResult<ToolCallFie
         status: opt_string(u, "status", p)?,
         content: opt_object_array(u, "content", p)?,
         locations: opt_object_array(u, "locations", p)?,
-        raw_input: u.get("rawInput").filter(|v| !v.is_null()).cloned(),
-        raw_output: u.get("rawOutput").filter(|v| !v.is_null()).cloned(),
+        raw_input: u.get("rawInput").filter(|v| !v.is_null()).map(raw),
+        raw_output: u.get("rawOutput").filter(|v| !v.is_null()).map(raw),
         provenance,
         tool_name,
     })

@@ -106,6 +106,18 @@ impl<'a> Path<'a> {
 
 pub(crate) type VResult<T> = Result<T, ValidationError>;
 
+/// A raw JSON value as the view keeps it: objects sorted by key at every
+/// level. Without this, a build where some other crate turns on serde_json's
+/// `preserve_order` (the daemon: the ACP crate does) would serialize the
+/// same view with a different key order than the wasm build — and views
+/// must compare byte for byte. In builds without `preserve_order` maps are
+/// always sorted and this is a plain clone.
+pub fn raw(v: &Value) -> Value {
+    let mut c = v.clone();
+    c.sort_all_objects();
+    c
+}
+
 fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -210,7 +222,7 @@ pub(crate) fn opt_object_value(
 ) -> VResult<Option<Value>> {
     match present(m, key) {
         None => Ok(None),
-        Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
+        Some(v @ Value::Object(_)) => Ok(Some(raw(v))),
         Some(v) => Err(p
             .key(key)
             .error(format!("expected an object, found {}", kind_of(v)))),
@@ -231,7 +243,7 @@ pub(crate) fn opt_object_array(
     for (i, item) in items.iter().enumerate() {
         as_object(item, &kp.index(i))?;
     }
-    Ok(Some(items.clone()))
+    Ok(Some(items.iter().map(raw).collect()))
 }
 
 /// Decodes each element of a required array with `f`.

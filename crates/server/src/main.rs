@@ -1,12 +1,169 @@
-//! `switchyard` — the daemon binary.
-//!
-//! Placeholder until the daemon lands (issue 3): it only reports the wire
-//! protocol version it was built against.
+//! `switchyard` — the daemon binary. See `switchyard --help`.
 
-fn main() {
-    println!(
-        "switchyard {} (wire protocol v{}): the daemon is not built yet",
-        env!("CARGO_PKG_VERSION"),
-        switchyard_core::PROTOCOL_VERSION
-    );
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use switchyard_server::config::{self, AgentSpec, Config, Limits};
+
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Share live coding-agent and terminal sessions with many clients"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon.
+    Serve(Box<Serve>),
+    /// Run the built-in demo ACP agent on stdin/stdout.
+    DemoAgent,
+}
+
+#[derive(Args)]
+struct Serve {
+    /// Address to listen on (loopback only unless you mean it).
+    #[arg(long, default_value = config::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Data directory (token; later the journal). Default: $XDG_DATA_HOME/switchyard.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Use this token instead of <data-dir>/token.
+    #[arg(
+        long,
+        env = "SWITCHYARD_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
+    )]
+    token: Option<String>,
+    /// Read the token from this file.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// An agent, as NAME=COMMAND (COMMAND is split like a shell line). Repeatable.
+    /// The built-in `demo` agent is always available.
+    #[arg(long = "agent", value_name = "NAME=COMMAND")]
+    agents: Vec<String>,
+    /// The agent used when a session names none.
+    #[arg(long, default_value = "demo")]
+    default_agent: String,
+    /// Origins allowed to call the API cross-origin (e.g. https://app.example). Repeatable.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// Frames kept per session for resume.
+    #[arg(long, default_value_t = Limits::default().ring_frames)]
+    ring_size: usize,
+    /// Bytes kept per session for resume.
+    #[arg(long, default_value_t = Limits::default().ring_bytes)]
+    ring_bytes: usize,
+    /// Frames queued per event stream before the client is evicted.
+    #[arg(long, default_value_t = Limits::default().queue_frames)]
+    queue_frames: usize,
+    /// Bytes queued per event stream before the client is evicted.
+    #[arg(long, default_value_t = Limits::default().queue_bytes)]
+    queue_bytes: usize,
+    /// Event streams per session.
+    #[arg(long, default_value_t = Limits::default().max_subscribers)]
+    max_subscribers: usize,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Prompts that may wait behind the running one.
+    #[arg(long, default_value_t = Limits::default().prompt_queue)]
+    prompt_queue: usize,
+    /// Milliseconds an agent gets to answer initialize + session/new.
+    #[arg(long, default_value_t = Limits::default().init_timeout.as_millis() as u64)]
+    init_timeout_ms: u64,
+    /// Seconds between heartbeat comments on event streams.
+    #[arg(long, default_value_t = Limits::default().heartbeat.as_secs())]
+    heartbeat_secs: u64,
+    /// Sessions per daemon.
+    #[arg(long, default_value_t = Limits::default().max_sessions)]
+    max_sessions: usize,
+}
+
+impl Serve {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let data_dir = self.data_dir.unwrap_or_else(config::default_data_dir);
+        let mut cfg = Config::new(self.listen, data_dir);
+        for a in &self.agents {
+            let (name, command) = a
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--agent {a:?}: expected NAME=COMMAND"))?;
+            let spec =
+                AgentSpec::parse(command).map_err(|e| anyhow::anyhow!("--agent {name}: {e}"))?;
+            cfg.agents.insert(name.trim().to_string(), spec);
+        }
+        if !cfg.agents.contains_key(&self.default_agent) {
+            anyhow::bail!(
+                "--default-agent {:?} is not configured (have: {})",
+                self.default_agent,
+                cfg.agents.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+        cfg.default_agent = self.default_agent;
+        cfg.allowed_origins = self.allow_origins;
+        cfg.token = match (self.token, self.token_file) {
+            (Some(t), _) => Some(t),
+            (None, Some(f)) => Some(
+                switchyard_server::auth::read_token_file(&f)
+                    .map_err(|e| anyhow::anyhow!("--token-file {}: {e}", f.display()))?,
+            ),
+            (None, None) => None,
+        };
+        cfg.limits = Limits {
+            ring_frames: self.ring_size.max(1),
+            ring_bytes: self.ring_bytes,
+            queue_frames: self.queue_frames.max(1),
+            queue_bytes: self.queue_bytes,
+            max_subscribers: self.max_subscribers,
+            max_body_bytes: self.max_body_bytes,
+            prompt_queue: self.prompt_queue,
+            init_timeout: Duration::from_millis(self.init_timeout_ms),
+            heartbeat: Duration::from_secs(self.heartbeat_secs.max(1)),
+            max_sessions: self.max_sessions,
+        };
+        Ok(cfg)
+    }
+}
+
+async fn serve(args: Serve) -> anyhow::Result<()> {
+    let cfg = args.into_config()?;
+    let running = switchyard_server::app::start(cfg).await?;
+    // The URL carries the token so the first page load can authenticate; it
+    // goes to stdout for the user, never to the log.
+    println!("switchyard listening on {}", running.url());
+    println!("open {}/?token={}", running.url(), running.token);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    running.shutdown().await?;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Cmd::Serve(args) => {
+            let args = *args;
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+                        .unwrap_or_else(|_| "switchyard_server=info".into()),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            rt.block_on(serve(args))
+        }
+        Cmd::DemoAgent => Ok(rt.block_on(switchyard_demo_agent::run_stdio())?),
+    }
 }

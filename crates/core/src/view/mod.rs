@@ -489,7 +489,11 @@ impl SessionView {
     /// Missing fields take their defaults, unknown fields are ignored, so a
     /// newer daemon's snapshot still loads.
     pub fn from_value(v: &Value) -> Result<SessionView, String> {
-        let mut view = SessionView::deserialize(v).map_err(|e| alloc::format!("{e}"))?;
+        // Sorting first makes the raw values inside the view canonical
+        // (see `validate::raw`); struct fields do not care about key order.
+        let mut sorted = v.clone();
+        sorted.sort_all_objects();
+        let mut view = SessionView::deserialize(&sorted).map_err(|e| alloc::format!("{e}"))?;
         view.rebuild_index();
         Ok(view)
     }

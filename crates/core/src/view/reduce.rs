@@ -548,3 +548,35 @@ fn apply_snapshot(view: &mut SessionView, s: &SessionSnapshot) {
     view.last_event_id = s.last_event_id;
     view.stream = stream;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Frame;
+
+    /// Raw JSON inside the view serializes with sorted keys whatever order
+    /// it arrived in, so a daemon build (serde_json `preserve_order`, via
+    /// the ACP crate) and the wasm build produce the same bytes. In a build
+    /// without `preserve_order` this holds trivially; the workspace test run
+    /// has it on.
+    #[test]
+    fn raw_values_in_the_view_are_key_sorted() {
+        let text = r#"{"v":1,"id":1,"type":"session_update","data":{"update":{"sessionUpdate":"tool_call","toolCallId":"t","rawInput":{"zeta":1,"alpha":{"y":2,"b":3}}}}}"#;
+        let mut view = SessionView::new();
+        assert_eq!(
+            reduce(&mut view, &Frame::from_json(text).unwrap()),
+            Applied::Applied
+        );
+        assert!(
+            view.to_json()
+                .contains(r#""rawInput":{"alpha":{"b":3,"y":2},"zeta":1}"#),
+            "{}",
+            view.to_json()
+        );
+        // and through a snapshot
+        let snap = Frame::from_json(&view.to_snapshot().to_json()).unwrap();
+        let mut seeded = SessionView::new();
+        reduce(&mut seeded, &snap);
+        assert_eq!(seeded.to_json(), view.to_json());
+    }
+}

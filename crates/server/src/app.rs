@@ -1,0 +1,129 @@
+//! The HTTP application: router, layers, listener, shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::auth::{self, Auth};
+use crate::config::Config;
+use crate::routes::{self, AppState};
+use crate::session::Registry;
+
+/// Builds the router for `state`.
+pub fn router(state: AppState) -> Router {
+    let limit = state.registry.config().limits.max_body_bytes;
+    let api = Router::new()
+        .route("/capabilities", get(routes::capabilities::capabilities))
+        .route(
+            "/session",
+            post(routes::sessions::create).get(routes::sessions::list),
+        )
+        .route(
+            "/session/{id}",
+            get(routes::sessions::get).delete(routes::sessions::close),
+        )
+        .route("/session/{id}/attach", post(routes::sessions::attach))
+        .route("/session/{id}/prompt", post(routes::prompts::prompt))
+        .route("/session/{id}/cancel", post(routes::prompts::cancel))
+        .route(
+            "/session/{id}/permission/{request_id}",
+            post(routes::permissions::vote),
+        )
+        .route("/session/{id}/events", get(routes::events::events))
+        .route_layer(middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/health", get(routes::health::health))
+        .merge(api)
+        .layer(middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::origin_guard,
+        ))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// A running daemon.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its token.
+    pub token: String,
+    /// The sessions (for tests and shutdown).
+    pub registry: Arc<Registry>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Ends every session (each gets `session_died{daemon_shutdown}`), stops
+    /// accepting, and waits for the server to finish.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        self.registry.shutdown().await;
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task
+            .await
+            .map_err(|e| std::io::Error::other(format!("server task: {e}")))?
+    }
+
+    /// Waits until the server stops on its own (it does not, unless it
+    /// fails).
+    pub async fn wait(&mut self) -> std::io::Result<()> {
+        (&mut self.task)
+            .await
+            .map_err(|e| std::io::Error::other(format!("server task: {e}")))?
+    }
+}
+
+/// Binds, then serves in a background task.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let token = match &config.token {
+        Some(t) => t.clone(),
+        None => auth::load_or_create_token(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the token in {}: {e}",
+                config.data_dir.display()
+            )
+        })?,
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let auth = Auth::new(token.clone(), addr, config.allowed_origins.clone());
+    let registry = Arc::new(Registry::new(config));
+    let app = router(AppState {
+        registry: registry.clone(),
+        auth,
+    });
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        token,
+        registry,
+        shutdown: Some(tx),
+        task,
+    })
+}

@@ -1,0 +1,156 @@
+//! Daemon configuration: what `switchyard serve` was told, with defaults.
+//!
+//! Tests build a [`Config`] directly (see `testing::spawn_test_server`); the
+//! command line in `main.rs` fills the same struct.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to start one configured agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSpec {
+    /// Executable (looked up on `PATH` when not a path).
+    pub program: String,
+    /// Arguments.
+    pub args: Vec<String>,
+}
+
+impl AgentSpec {
+    /// Splits a shell-like command line (`qwen --acp`, `"/opt/my agent" -v`).
+    pub fn parse(command: &str) -> Result<AgentSpec, String> {
+        let words = shell_words::split(command).map_err(|e| format!("{command:?}: {e}"))?;
+        let mut it = words.into_iter();
+        let program = it
+            .next()
+            .ok_or_else(|| format!("{command:?}: empty command"))?;
+        Ok(AgentSpec {
+            program,
+            args: it.collect(),
+        })
+    }
+
+    /// The built-in demo agent: this very binary, `switchyard demo-agent`.
+    pub fn demo() -> AgentSpec {
+        let program = std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "switchyard".into());
+        AgentSpec {
+            program,
+            args: vec!["demo-agent".into()],
+        }
+    }
+
+    /// The command line, for display.
+    pub fn display(&self) -> String {
+        let mut words = vec![self.program.clone()];
+        words.extend(self.args.iter().cloned());
+        shell_words::join(words)
+    }
+}
+
+/// Everything the daemon needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (loopback by default; port 0 picks one).
+    pub listen: SocketAddr,
+    /// Where the token (and later the journal) live.
+    pub data_dir: PathBuf,
+    /// The bearer token; `None` reads or creates `<data_dir>/token`.
+    pub token: Option<String>,
+    /// Configured agents by name.
+    pub agents: BTreeMap<String, AgentSpec>,
+    /// The agent `POST /session` uses when none is named.
+    pub default_agent: String,
+    /// Extra origins allowed to make cross-origin requests.
+    pub allowed_origins: Vec<String>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// Bounds on memory, time and fan-out. Defaults are documented in
+/// `switchyard serve --help` and docs/operations.md.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Frames kept in each session's replay ring.
+    pub ring_frames: usize,
+    /// Bytes kept in each session's replay ring.
+    pub ring_bytes: usize,
+    /// Frames queued per subscriber before it is evicted.
+    pub queue_frames: usize,
+    /// Bytes queued per subscriber before it is evicted.
+    pub queue_bytes: usize,
+    /// Event streams per session.
+    pub max_subscribers: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Prompts waiting per session (beyond the running one).
+    pub prompt_queue: usize,
+    /// How long an agent gets to answer `initialize` and `session/new`.
+    pub init_timeout: Duration,
+    /// Heartbeat comment interval on event streams.
+    pub heartbeat: Duration,
+    /// Sessions per daemon.
+    pub max_sessions: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            ring_frames: 8000,
+            ring_bytes: 64 << 20,
+            queue_frames: 4096,
+            queue_bytes: 16 << 20,
+            max_subscribers: 1024,
+            max_body_bytes: 10 << 20,
+            prompt_queue: 16,
+            init_timeout: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(15),
+            max_sessions: 256,
+        }
+    }
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7420";
+
+/// `$XDG_DATA_HOME/switchyard`, else `~/.local/share/switchyard`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("switchyard");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local/share/switchyard")
+}
+
+impl Config {
+    /// A config with the demo agent as the only (and default) agent.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Config {
+        let mut agents = BTreeMap::new();
+        agents.insert("demo".to_string(), AgentSpec::demo());
+        Config {
+            listen,
+            data_dir,
+            token: None,
+            agents,
+            default_agent: "demo".into(),
+            allowed_origins: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_commands_split_like_a_shell() {
+        let a = AgentSpec::parse(r#""/opt/my agent/bin" --acp -m 'x y'"#).unwrap();
+        assert_eq!(a.program, "/opt/my agent/bin");
+        assert_eq!(a.args, vec!["--acp", "-m", "x y"]);
+        assert!(AgentSpec::parse("").is_err());
+        assert!(AgentSpec::parse("'unterminated").is_err());
+    }
+}

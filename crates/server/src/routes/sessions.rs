@@ -1,0 +1,161 @@
+//! `/session` — create, list, inspect, attach to and close sessions.
+
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchyard_core::{ErrorKind, Role};
+
+use super::AppState;
+use crate::auth::Grant;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ClientId, JsonBody};
+use crate::session::{Command, Session};
+
+/// `POST /session` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    /// Configured agent name (default agent when absent).
+    pub agent: Option<String>,
+    /// Workspace directory (the daemon's cwd when absent).
+    pub cwd: Option<PathBuf>,
+    /// `agent` (default).
+    pub kind: Option<String>,
+}
+
+/// `POST /session/{id}/attach` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attach {
+    /// `control` or `observer`.
+    pub role: String,
+    /// Display name.
+    pub name: Option<String>,
+}
+
+fn summary(s: &Session) -> Value {
+    let (last_event_id, lifecycle, turn, model, mode, pending) = s.bus.with_view(|v| {
+        (
+            v.last_event_id,
+            serde_json::to_value(&v.lifecycle).unwrap_or(Value::Null),
+            serde_json::to_value(&v.turn).unwrap_or(Value::Null),
+            v.model.current_model_id.clone(),
+            v.mode.current_mode_id.clone(),
+            v.permissions.pending.len(),
+        )
+    });
+    json!({
+        "sessionId": s.id,
+        "kind": "agent",
+        "agent": s.agent,
+        "cwd": s.cwd,
+        "createdAt": s.created_at,
+        "status": s.status(),
+        "lastEventId": last_event_id,
+        "epoch": s.bus.epoch(),
+        "clients": s.clients(),
+        "subscribers": s.bus.subscriber_count(),
+        "view": {
+            "lifecycle": lifecycle,
+            "turn": turn,
+            "currentModelId": model,
+            "currentModeId": mode,
+            "pendingPermissions": pending,
+        },
+    })
+}
+
+/// Creates an agent session; the caller is attached as control.
+pub async fn create(
+    State(state): State<AppState>,
+    grant: Option<axum::Extension<Grant>>,
+    JsonBody(body): JsonBody<CreateSession>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if grant.is_some_and(|g| g.read_only) {
+        return Err(ApiError::new(
+            ErrorKind::RoleForbidden,
+            "a read-only token cannot create sessions",
+        ));
+    }
+    match body.kind.as_deref() {
+        None | Some("agent") => {}
+        Some(other) => {
+            return Err(ApiError::invalid(format!("unknown session kind {other:?}"))
+                .hint("kind must be \"agent\""));
+        }
+    }
+    let (session, creator) = state
+        .registry
+        .create_agent_session(body.agent.as_deref(), body.cwd)
+        .await?;
+    let mut out = summary(&session);
+    out["clientId"] = creator.client_id.into();
+    out["role"] = "control".into();
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// Lists sessions.
+pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    let sessions: Vec<Value> = state.registry.list().iter().map(|s| summary(s)).collect();
+    Json(json!({ "sessions": sessions }))
+}
+
+/// One session's status and view summary.
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let session = state.registry.get(&id)?;
+    Ok(Json(summary(&session)))
+}
+
+/// Attaches a client with a role; the daemon issues its id.
+pub async fn attach(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    grant: Option<axum::Extension<Grant>>,
+    JsonBody(body): JsonBody<Attach>,
+) -> ApiResult<Json<Value>> {
+    let session = state.registry.get(&id)?;
+    let role = Role::parse(&body.role);
+    if !role.is_known() {
+        return Err(ApiError::invalid(format!("unknown role {:?}", body.role))
+            .hint("role must be \"control\" or \"observer\""));
+    }
+    if role == Role::Control && grant.is_some_and(|g| g.read_only) {
+        return Err(ApiError::new(
+            ErrorKind::RoleForbidden,
+            "a read-only token can only attach as observer",
+        ));
+    }
+    if body.name.as_ref().is_some_and(|n| n.len() > 200) {
+        return Err(ApiError::invalid("name is longer than 200 bytes"));
+    }
+    let entry = session.attach(role, body.name);
+    Ok(Json(json!({
+        "sessionId": session.id,
+        "clientId": entry.client_id,
+        "role": entry.role,
+    })))
+}
+
+/// Closes the session (control only): the agent's process group is ended
+/// and `session_closed` is published.
+pub async fn close(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ClientId(client): ClientId,
+) -> ApiResult<Json<Value>> {
+    let session = state.registry.get(&id)?;
+    let c = session.controller(client.as_deref())?;
+    session
+        .call(|reply| Command::Close {
+            client_id: c.client_id.clone(),
+            reply,
+        })
+        .await?;
+    Ok(Json(
+        json!({ "sessionId": session.id, "status": session.status() }),
+    ))
+}

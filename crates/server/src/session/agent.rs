@@ -1,0 +1,344 @@
+//! One ACP agent child process and the client side of its connection.
+//!
+//! The agent runs in its own process group so that ending a session ends
+//! everything the agent started (codex-acp and claude-code-acp ignore stdin
+//! EOF, and agents spawn tools of their own).
+//!
+//! Everything the agent sends — notifications, requests, and our own
+//! prompt's completion — is forwarded, in order, into one channel that the
+//! session actor drains. Handlers never wait for a human: a permission
+//! request's responder travels to the actor and is answered whenever the
+//! vote arrives, so the connection's dispatch loop never stalls.
+//!
+//! Messages go untyped (`serde_json::Value`) on purpose: the stable schema
+//! has dropped `models` and `session/set_model`, and unknown
+//! `session/update` variants would be lost in typed form, while real agents
+//! still send and need all of them.
+
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use agent_client_protocol::v1::ConnectionTo;
+use agent_client_protocol::{Agent, ByteStreams, Client, Responder, UntypedMessage, V1};
+use serde_json::{Value, json};
+use switchyard_core::ErrorKind;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+
+use crate::config::AgentSpec;
+use crate::error::ApiError;
+
+/// What the agent connection feeds the session actor, in arrival order.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A notification (`session/update`, ...).
+    Notification {
+        /// JSON-RPC method.
+        method: String,
+        /// Raw params.
+        params: Value,
+    },
+    /// A request the agent is waiting on.
+    Request {
+        /// JSON-RPC method.
+        method: String,
+        /// Raw params.
+        params: Value,
+        /// Answer it with this, now or later.
+        responder: Responder<Value, V1>,
+    },
+    /// Our `session/prompt` finished.
+    PromptDone {
+        /// Which prompt.
+        prompt_id: String,
+        /// The agent's answer.
+        result: Result<Value, agent_client_protocol::Error>,
+    },
+    /// The agent closed its stdout; everything it sent has been forwarded.
+    Eof,
+    /// The agent process exited.
+    Exited(ExitStatus),
+}
+
+/// A running, initialized agent with one ACP session.
+pub struct AgentConn {
+    /// Sends requests and notifications to the agent.
+    pub cx: ConnectionTo<Agent>,
+    /// The agent's id for our session.
+    pub agent_session_id: String,
+    /// The agent's `initialize` answer.
+    pub init: Value,
+    /// The agent's `session/new` answer (modes, models, config options).
+    pub new_session: Value,
+    /// Process group id (the agent's pid).
+    pub pgid: Option<i32>,
+    /// Where `Inbound` arrives.
+    pub inbound: mpsc::UnboundedReceiver<Inbound>,
+    /// Sender for the same channel (prompt tasks report through it).
+    pub inbound_tx: mpsc::UnboundedSender<Inbound>,
+    /// Dropping it ends the connection's foreground.
+    pub stop: Option<oneshot::Sender<()>>,
+}
+
+/// Client capabilities we advertise. Terminals arrive with terminal
+/// sessions.
+fn client_capabilities() -> Value {
+    json!({ "fs": { "readTextFile": true, "writeTextFile": true }, "terminal": false })
+}
+
+/// Spawns `spec` in `cwd`, runs `initialize` and `session/new`, all within
+/// `timeout`.
+pub async fn spawn(spec: &AgentSpec, cwd: &Path, timeout: Duration) -> Result<AgentConn, ApiError> {
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    cmd.process_group(0);
+    let mut child = cmd.spawn().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ApiError::new(
+                ErrorKind::MissingBinary,
+                format!("agent command not found: {}", spec.program),
+            )
+            .hint("install the agent or fix --agent NAME=COMMAND")
+        } else {
+            ApiError::new(
+                ErrorKind::IoError,
+                format!("could not start {}: {e}", spec.display()),
+            )
+        }
+    })?;
+    let pgid = child.id().map(|p| p as i32);
+    let stdin = child.stdin.take().expect("piped stdin");
+    let stdout = child.stdout.take().expect("piped stdout");
+    if let Some(stderr) = child.stderr.take() {
+        let name = spec.program.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::debug!(agent = %name, "stderr: {line}");
+            }
+        });
+    }
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (cx_tx, cx_rx) = oneshot::channel::<ConnectionTo<Agent>>();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+
+    let notif_tx = tx.clone();
+    let req_tx = tx.clone();
+    let eof_tx = tx.clone();
+    let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
+    tokio::spawn(async move {
+        let result = Client
+            .v1()
+            .name("switchyard")
+            .on_receive_notification(
+                async move |n: UntypedMessage, _cx| {
+                    let (method, params) = n.into_parts();
+                    let _ = notif_tx.send(Inbound::Notification { method, params });
+                    Ok(())
+                },
+                agent_client_protocol::on_receive_notification!(),
+            )
+            .on_receive_request(
+                async move |r: UntypedMessage, responder: Responder<Value, V1>, _cx| {
+                    let (method, params) = r.into_parts();
+                    let _ = req_tx.send(Inbound::Request {
+                        method,
+                        params,
+                        responder,
+                    });
+                    Ok(())
+                },
+                agent_client_protocol::on_receive_request!(),
+            )
+            .connect_with(transport, async move |cx: ConnectionTo<Agent>| {
+                let _ = cx_tx.send(cx.clone());
+                tokio::select! {
+                    _ = cx.incoming_closed() => {
+                        let _ = eof_tx.send(Inbound::Eof);
+                    }
+                    _ = stop_rx => {}
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::debug!("agent connection ended: {e}");
+        }
+    });
+    spawn_waiter(child, tx.clone());
+
+    let cx = cx_rx
+        .await
+        .map_err(|_| ApiError::internal("agent connection did not start"))?;
+
+    let handshake = async {
+        let init = request(
+            &cx,
+            "initialize",
+            json!({
+                "protocolVersion": 1,
+                "clientCapabilities": client_capabilities(),
+                "clientInfo": { "name": "switchyard", "version": env!("CARGO_PKG_VERSION") },
+            }),
+        )
+        .await
+        .map_err(|e| classify_start_error("initialize", &e))?;
+        let new_session = request(
+            &cx,
+            "session/new",
+            json!({ "cwd": cwd.to_string_lossy(), "mcpServers": [] }),
+        )
+        .await
+        .map_err(|e| classify_start_error("session/new", &e))?;
+        Ok::<_, ApiError>((init, new_session))
+    };
+    let (init, new_session) = match tokio::time::timeout(timeout, handshake).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            kill_group(pgid, libc::SIGKILL);
+            return Err(e);
+        }
+        Err(_) => {
+            kill_group(pgid, libc::SIGKILL);
+            return Err(ApiError::new(
+                ErrorKind::InitTimeout,
+                format!(
+                    "{} did not finish initialize/session/new within {} ms",
+                    spec.display(),
+                    timeout.as_millis()
+                ),
+            )
+            .hint("check that the command speaks ACP on stdio (e.g. `qwen --acp`)"));
+        }
+    };
+    let agent_session_id = new_session
+        .get("sessionId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            kill_group(pgid, libc::SIGKILL);
+            ApiError::new(
+                ErrorKind::ProtocolError,
+                "session/new answer has no sessionId",
+            )
+        })?
+        .to_string();
+
+    Ok(AgentConn {
+        cx,
+        agent_session_id,
+        init,
+        new_session,
+        pgid,
+        inbound: rx,
+        inbound_tx: tx,
+        stop: Some(stop_tx),
+    })
+}
+
+fn spawn_waiter(mut child: Child, tx: mpsc::UnboundedSender<Inbound>) {
+    tokio::spawn(async move {
+        match child.wait().await {
+            Ok(status) => {
+                let _ = tx.send(Inbound::Exited(status));
+            }
+            Err(e) => tracing::warn!("waiting for agent failed: {e}"),
+        }
+    });
+}
+
+/// Sends an untyped request and waits for the answer. Never call from inside
+/// a connection handler (it would wait on the loop it blocks).
+pub async fn request(
+    cx: &ConnectionTo<Agent>,
+    method: &str,
+    params: Value,
+) -> Result<Value, agent_client_protocol::Error> {
+    let msg = UntypedMessage::new(method, params)?;
+    cx.send_request(msg).block_task().await
+}
+
+/// Sends a notification.
+pub fn notify(cx: &ConnectionTo<Agent>, method: &str, params: Value) {
+    match UntypedMessage::new(method, params) {
+        Ok(msg) => {
+            if let Err(e) = cx.send_notification(msg) {
+                tracing::debug!("notification {method} not sent: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("notification {method} not encoded: {e}"),
+    }
+}
+
+/// Maps a failed handshake request to the error kind a client can act on.
+fn classify_start_error(step: &str, e: &agent_client_protocol::Error) -> ApiError {
+    let code: i32 = e.code.into();
+    if agent_client_protocol::is_incoming_transport_closed(e)
+        || agent_client_protocol::is_connection_terminated(e)
+    {
+        return ApiError::new(
+            ErrorKind::AgentExited,
+            format!("the agent exited during {step}"),
+        )
+        .hint("run the agent command by hand to see its error output");
+    }
+    if code == -32000 {
+        return ApiError::new(
+            ErrorKind::AuthRequired,
+            format!("the agent requires authentication ({step}): {}", e.message),
+        )
+        .hint("log in with the agent's own CLI first, then retry");
+    }
+    ApiError::new(
+        ErrorKind::ProtocolError,
+        format!("{step} failed: {} (code {code})", e.message),
+    )
+}
+
+/// Signals the whole process group (the agent and whatever it started).
+pub fn kill_group(pgid: Option<i32>, signal: i32) {
+    #[cfg(unix)]
+    if let Some(pgid) = pgid.filter(|p| *p > 0) {
+        // SAFETY: killpg only sends a signal; a stale group id fails with
+        // ESRCH, which is fine.
+        unsafe {
+            libc::killpg(pgid, signal);
+        }
+    }
+}
+
+/// The exit status as (`exitCode`, `signalCode`).
+pub fn describe_exit(status: &ExitStatus) -> (Option<i64>, Option<String>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.signal() {
+            return (None, Some(signal_name(sig)));
+        }
+    }
+    (status.code().map(i64::from), None)
+}
+
+/// `SIGKILL`-style names for the common signals.
+pub fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGHUP => "SIGHUP".into(),
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGQUIT => "SIGQUIT".into(),
+        libc::SIGKILL => "SIGKILL".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGSEGV => "SIGSEGV".into(),
+        libc::SIGABRT => "SIGABRT".into(),
+        libc::SIGPIPE => "SIGPIPE".into(),
+        other => format!("SIG{other}"),
+    }
+}

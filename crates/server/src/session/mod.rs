@@ -1,0 +1,324 @@
+//! Sessions: the registry, one session's shared handle, and its clients.
+//!
+//! A session is two halves. [`Session`] is the handle routes share: its bus
+//! (read the view, subscribe) and its client table. Everything that changes
+//! the agent conversation — prompts, votes, cancel, close, and whatever the
+//! agent says — goes through one actor task per session ([`actor`]), so the
+//! order of events on the bus is simply the order the actor handled them.
+
+pub mod actor;
+pub mod agent;
+pub mod fs;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::RngCore;
+use serde::Serialize;
+use switchyard_core::event::ClientJoined;
+use switchyard_core::{ErrorKind, Event, Role};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::bus::{Bus, BusConfig};
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+
+pub use actor::Command;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A short random id with a prefix (`s_…`, `c_…`).
+pub fn new_id(prefix: &str) -> String {
+    let mut b = [0u8; 9];
+    rand::rng().fill_bytes(&mut b);
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{prefix}_{hex}")
+}
+
+/// One attached client.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientEntry {
+    /// Daemon-issued id.
+    pub client_id: String,
+    /// Its role.
+    pub role: Role,
+    /// Display name.
+    pub name: Option<String>,
+    /// When it attached (ms).
+    pub attached_at: u64,
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The agent is up.
+    Running,
+    /// The agent exited or the daemon shut down.
+    Died,
+    /// Closed on request.
+    Closed,
+}
+
+/// A session's shared handle.
+pub struct Session {
+    /// `s_…`.
+    pub id: String,
+    /// Configured agent name.
+    pub agent: String,
+    /// Workspace.
+    pub cwd: PathBuf,
+    /// Creation time (ms).
+    pub created_at: u64,
+    /// The event bus (and server-side view).
+    pub bus: Bus,
+    clients: Mutex<BTreeMap<String, ClientEntry>>,
+    status: Mutex<Status>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Session {
+    /// Attaches a client and announces it.
+    pub fn attach(&self, role: Role, name: Option<String>) -> ClientEntry {
+        let entry = ClientEntry {
+            client_id: new_id("c"),
+            role: role.clone(),
+            name: name.clone(),
+            attached_at: now_ms(),
+        };
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .insert(entry.client_id.clone(), entry.clone());
+        self.bus.publish(
+            Event::ClientJoined(ClientJoined {
+                client_id: entry.client_id.clone(),
+                role,
+                name,
+            })
+            .to_frame(),
+        );
+        entry
+    }
+
+    /// The client named by `X-Client-Id`, or the matching error.
+    pub fn client(&self, client_id: Option<&str>) -> ApiResult<ClientEntry> {
+        let Some(id) = client_id.filter(|s| !s.is_empty()) else {
+            return Err(ApiError::new(
+                ErrorKind::ClientIdRequired,
+                "this request needs the X-Client-Id header",
+            )
+            .hint("attach first: POST /session/{id}/attach returns a clientId"));
+        };
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .get(id)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::UnknownClient,
+                    format!("client {id:?} is not attached to session {}", self.id),
+                )
+                .hint("attach again: POST /session/{id}/attach")
+            })
+    }
+
+    /// The client, which must have the control role.
+    pub fn controller(&self, client_id: Option<&str>) -> ApiResult<ClientEntry> {
+        let c = self.client(client_id)?;
+        if c.role != Role::Control {
+            return Err(ApiError::new(
+                ErrorKind::RoleForbidden,
+                format!(
+                    "client {} is an observer and cannot change the session",
+                    c.client_id
+                ),
+            )
+            .hint("attach with role \"control\" to prompt, vote, or close"));
+        }
+        Ok(c)
+    }
+
+    /// Attached clients in attach order.
+    pub fn clients(&self) -> Vec<ClientEntry> {
+        let mut v: Vec<_> = self
+            .clients
+            .lock()
+            .expect("clients lock")
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by_key(|c| c.attached_at);
+        v
+    }
+
+    /// Current status.
+    pub fn status(&self) -> Status {
+        *self.status.lock().expect("status lock")
+    }
+
+    pub(crate) fn set_status(&self, s: Status) {
+        *self.status.lock().expect("status lock") = s;
+    }
+
+    /// Sends a command to the actor and waits for its answer.
+    pub async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<ApiResult<T>>) -> Command,
+    ) -> ApiResult<T> {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(make(tx)).is_err() {
+            return Err(self.ended_error());
+        }
+        rx.await.unwrap_or_else(|_| Err(self.ended_error()))
+    }
+
+    fn ended_error(&self) -> ApiError {
+        ApiError::new(
+            ErrorKind::SessionBusy,
+            format!("session {} has ended", self.id),
+        )
+        .hint("the session is readable but no longer accepts changes")
+    }
+}
+
+/// Every session this daemon runs.
+pub struct Registry {
+    config: Config,
+    sessions: RwLock<HashMap<String, Arc<Session>>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new(config: Config) -> Registry {
+        Registry {
+            config,
+            sessions: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The daemon's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Looks a session up.
+    pub fn get(&self, id: &str) -> ApiResult<Arc<Session>> {
+        self.sessions
+            .read()
+            .expect("sessions lock")
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::session_not_found(id))
+    }
+
+    /// All sessions, oldest first.
+    pub fn list(&self) -> Vec<Arc<Session>> {
+        let mut v: Vec<_> = self
+            .sessions
+            .read()
+            .expect("sessions lock")
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by_key(|s| s.created_at);
+        v
+    }
+
+    /// Starts an agent session and attaches its creator as control.
+    pub async fn create_agent_session(
+        &self,
+        agent: Option<&str>,
+        cwd: Option<PathBuf>,
+    ) -> ApiResult<(Arc<Session>, ClientEntry)> {
+        if self.sessions.read().expect("sessions lock").len() >= self.config.limits.max_sessions {
+            return Err(ApiError::new(
+                ErrorKind::SessionBusy,
+                format!(
+                    "this daemon already runs {} sessions",
+                    self.config.limits.max_sessions
+                ),
+            )
+            .hint("close sessions you no longer need (DELETE /session/{id})"));
+        }
+        let agent_name = agent.unwrap_or(&self.config.default_agent).to_string();
+        let spec = self.config.agents.get(&agent_name).ok_or_else(|| {
+            ApiError::invalid(format!("no agent named {agent_name:?}")).hint(format!(
+                "configured agents: {}",
+                self.config
+                    .agents
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let cwd = match cwd {
+            Some(p) => p,
+            None => std::env::current_dir().map_err(|e| {
+                ApiError::new(ErrorKind::IoError, format!("no working directory: {e}"))
+            })?,
+        };
+        let cwd = std::fs::canonicalize(&cwd).map_err(|e| {
+            ApiError::invalid(format!("cwd {}: {e}", cwd.display()))
+                .hint("cwd must be an existing directory")
+        })?;
+        if !cwd.is_dir() {
+            return Err(ApiError::invalid(format!(
+                "cwd {} is not a directory",
+                cwd.display()
+            )));
+        }
+
+        let conn = agent::spawn(spec, &cwd, self.config.limits.init_timeout).await?;
+        let limits = &self.config.limits;
+        let bus = Bus::new(BusConfig {
+            ring_frames: limits.ring_frames,
+            ring_bytes: limits.ring_bytes,
+            queue_frames: limits.queue_frames,
+            queue_bytes: limits.queue_bytes,
+            max_subscribers: limits.max_subscribers,
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let session = Arc::new(Session {
+            id: new_id("s"),
+            agent: agent_name.clone(),
+            cwd: cwd.clone(),
+            created_at: now_ms(),
+            bus,
+            clients: Mutex::new(BTreeMap::new()),
+            status: Mutex::new(Status::Running),
+            commands: tx,
+        });
+        actor::start(session.clone(), conn, rx, limits.prompt_queue);
+        let creator = session.attach(Role::Control, None);
+        self.sessions
+            .write()
+            .expect("sessions lock")
+            .insert(session.id.clone(), session.clone());
+        tracing::info!(session = %session.id, agent = %agent_name, cwd = %cwd.display(), "session created");
+        Ok((session, creator))
+    }
+
+    /// Ends every session (daemon shutdown): each live one gets exactly one
+    /// `session_died{reason:"daemon_shutdown"}` and its agent is ended.
+    pub async fn shutdown(&self) {
+        let sessions = self.list();
+        let waits = sessions.iter().map(|s| {
+            let s = s.clone();
+            async move {
+                let _ = s.call(|reply| Command::Shutdown { reply }).await;
+            }
+        });
+        futures::future::join_all(waits).await;
+    }
+}

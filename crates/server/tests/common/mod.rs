@@ -1,0 +1,243 @@
+//! `spawn_test_server`: a real daemon on 127.0.0.1:0 with the demo agent,
+//! plus an SSE reader built on core's parser.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use switchyard_core::sse::SseParser;
+use switchyard_core::{Frame, SessionView, reduce};
+use switchyard_server::app::{self, Running};
+use switchyard_server::config::{AgentSpec, Config};
+
+/// Upper bound for waiting on an event that must come; a failure deadline,
+/// never a synchronisation sleep.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct TestServer {
+    pub running: Running,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub workspace: tempfile::TempDir,
+}
+
+pub fn demo_agent() -> AgentSpec {
+    AgentSpec {
+        program: env!("CARGO_BIN_EXE_switchyard").into(),
+        args: vec!["demo-agent".into()],
+    }
+}
+
+pub async fn spawn_test_server_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut config = Config::new(addr, dir.path().to_path_buf());
+    config.agents.insert("demo".into(), demo_agent());
+    tweak(&mut config);
+    let running = app::start(config).await.unwrap();
+    TestServer {
+        running,
+        http: reqwest::Client::new(),
+        dir,
+        workspace,
+    }
+}
+
+pub async fn spawn_test_server() -> TestServer {
+    spawn_test_server_with(|_| {}).await
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.running.url())
+    }
+
+    fn req(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        client: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut r = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.running.token);
+        if let Some(c) = client {
+            r = r.header("x-client-id", c);
+        }
+        r
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        client: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut r = self.req(method, path, client);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    pub async fn post(&self, path: &str, client: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, client, Some(body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str, client: Option<&str>) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, client, None).await
+    }
+
+    /// Creates a demo-agent session in the test workspace: (sessionId, clientId).
+    pub async fn create_session(&self) -> (String, String) {
+        let (status, body) = self
+            .post("/session", None, json!({ "cwd": self.workspace.path() }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["sessionId"].as_str().unwrap().to_string(),
+            body["clientId"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub async fn attach(&self, session: &str, role: &str) -> String {
+        let (status, body) = self
+            .post(
+                &format!("/session/{session}/attach"),
+                None,
+                json!({ "role": role }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["clientId"].as_str().unwrap().to_string()
+    }
+
+    pub async fn prompt(&self, session: &str, client: &str, text: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/session/{session}/prompt"),
+            Some(client),
+            json!({ "prompt": [{ "type": "text", "text": text }] }),
+        )
+        .await
+    }
+
+    pub async fn events(
+        &self,
+        session: &str,
+        client: &str,
+        last_event_id: Option<u64>,
+    ) -> EventStream {
+        let mut r = self.req(
+            reqwest::Method::GET,
+            &format!("/session/{session}/events"),
+            Some(client),
+        );
+        if let Some(id) = last_event_id {
+            r = r.header("last-event-id", id.to_string());
+        }
+        let resp = r.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        assert_eq!(resp.headers()["x-accel-buffering"], "no");
+        EventStream {
+            body: Box::pin(resp.bytes_stream()),
+            parser: SseParser::new(),
+            ready: VecDeque::new(),
+            received: Vec::new(),
+        }
+    }
+}
+
+type Body = std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+/// Frames from one SSE connection.
+pub struct EventStream {
+    body: Body,
+    parser: SseParser,
+    ready: VecDeque<Frame>,
+    /// Every frame received so far, in order.
+    pub received: Vec<Frame>,
+}
+
+impl EventStream {
+    /// The next frame; None at end of stream.
+    pub async fn next(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(f) = self.ready.pop_front() {
+                self.received.push(f.clone());
+                return Some(f);
+            }
+            let chunk = tokio::time::timeout(DEADLINE, self.body.next())
+                .await
+                .expect("no frame within the deadline")?;
+            let chunk = chunk.ok()?;
+            let mut out = Vec::new();
+            self.parser.feed(&chunk, &mut out).unwrap();
+            for ev in out {
+                let f = Frame::from_json(&ev.data).expect("daemon sent a valid frame");
+                assert_eq!(ev.event, f.kind, "event: line equals type");
+                if let Some(id) = f.id {
+                    assert_eq!(ev.id, id.to_string(), "id: line equals id");
+                }
+                assert!(
+                    f.meta.server_timestamp.is_some(),
+                    "serverTimestamp on {}",
+                    f.kind
+                );
+                self.ready.push_back(f);
+            }
+        }
+    }
+
+    /// Reads until a frame matching `pred` arrives; returns it.
+    pub async fn until(&mut self, mut pred: impl FnMut(&Frame) -> bool) -> Frame {
+        loop {
+            let f = self.next().await.expect("stream ended early");
+            if pred(&f) {
+                return f;
+            }
+        }
+    }
+
+    /// Reads until a frame of `kind`.
+    pub async fn until_kind(&mut self, kind: &str) -> Frame {
+        self.until(|f| f.kind == kind).await
+    }
+
+    /// The view these frames reduce to.
+    pub fn view(&self) -> SessionView {
+        let mut v = SessionView::new();
+        for f in &self.received {
+            reduce(&mut v, f);
+        }
+        v
+    }
+}
+
+/// The agent's text replies in a view, concatenated.
+pub fn agent_text(v: &SessionView) -> String {
+    v.transcript
+        .iter()
+        .filter_map(|e| match e {
+            switchyard_core::view::TranscriptEntry::Message {
+                role: switchyard_core::view::MessageRole::Agent,
+                text,
+                ..
+            } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
