@@ -54,6 +54,7 @@ fn summary(s: &Session) -> Value {
         "agent": s.agent,
         "cwd": s.cwd,
         "createdAt": s.created_at,
+        "agentPid": s.agent_pid,
         "status": s.status(),
         "lastEventId": last_event_id,
         "epoch": s.bus.epoch(),

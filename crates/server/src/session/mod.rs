@@ -78,6 +78,8 @@ pub struct Session {
     pub cwd: PathBuf,
     /// Creation time (ms).
     pub created_at: u64,
+    /// The agent's pid (also its process group id).
+    pub agent_pid: Option<i32>,
     /// The event bus (and server-side view).
     pub bus: Bus,
     clients: Mutex<BTreeMap<String, ClientEntry>>,
@@ -294,6 +296,7 @@ impl Registry {
             agent: agent_name.clone(),
             cwd: cwd.clone(),
             created_at: now_ms(),
+            agent_pid: conn.pgid,
             bus,
             clients: Mutex::new(BTreeMap::new()),
             status: Mutex::new(Status::Running),
