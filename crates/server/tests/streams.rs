@@ -225,3 +225,15 @@ async fn too_many_streams_get_429() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
     srv.running.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_carry_retry_and_heartbeats() {
+    let srv =
+        spawn_test_server_with(|c| c.limits.heartbeat = std::time::Duration::from_millis(50)).await;
+    let (sid, a) = srv.create_session().await;
+    let mut s = srv.events(&sid, &a, None).await;
+    assert_eq!(s.next().await.unwrap().kind, "session_snapshot");
+    assert_eq!(s.retry(), Some(1000), "retry: preamble");
+    s.await_heartbeats(2).await;
+    srv.running.shutdown().await.unwrap();
+}

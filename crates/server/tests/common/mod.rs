@@ -212,6 +212,28 @@ impl EventStream {
         }
     }
 
+    /// Reads raw chunks until at least `n` heartbeat comments have arrived.
+    pub async fn await_heartbeats(&mut self, n: u64) {
+        while self.parser.comments_seen() < n {
+            let chunk = tokio::time::timeout(DEADLINE, self.body.next())
+                .await
+                .expect("no heartbeat within the deadline")
+                .expect("stream ended")
+                .unwrap();
+            let mut out = Vec::new();
+            self.parser.feed(&chunk, &mut out).unwrap();
+            for ev in out {
+                self.ready
+                    .push_back(Frame::from_json(&ev.data).expect("valid frame"));
+            }
+        }
+    }
+
+    /// The `retry:` value the daemon sent, if any.
+    pub fn retry(&self) -> Option<u64> {
+        self.parser.retry()
+    }
+
     /// Reads until a frame of `kind`.
     pub async fn until_kind(&mut self, kind: &str) -> Frame {
         self.until(|f| f.kind == kind).await
