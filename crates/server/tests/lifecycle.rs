@@ -18,14 +18,13 @@ fn pid_alive(pid: i64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_start_failures_have_their_own_kinds() {
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/auth_agent.py");
+    // The default (30 s) init timeout: a slow machine must not turn a
+    // refusal into a timeout.
     let srv = spawn_test_server_with(|c| {
-        c.limits.init_timeout = Duration::from_millis(500);
         c.agents.insert(
             "missing".into(),
             AgentSpec::parse("/nonexistent/agent --acp").unwrap(),
         );
-        c.agents
-            .insert("mute".into(), AgentSpec::parse("sleep 30").unwrap());
         c.agents.insert(
             "locked".into(),
             AgentSpec::parse(&format!("python3 {fixture}")).unwrap(),
@@ -35,7 +34,6 @@ async fn agent_start_failures_have_their_own_kinds() {
     let cwd = srv.workspace.path();
     for (agent, status, kind) in [
         ("missing", StatusCode::BAD_GATEWAY, "missing_binary"),
-        ("mute", StatusCode::GATEWAY_TIMEOUT, "init_timeout"),
         ("locked", StatusCode::BAD_GATEWAY, "auth_required"),
     ] {
         let (st, err) = srv
@@ -48,6 +46,22 @@ async fn agent_start_failures_have_their_own_kinds() {
         );
         assert!(err["error"]["hint"].is_string(), "{agent} has a hint");
     }
+    // An agent that never answers: its own daemon with a short timeout.
+    let mute = spawn_test_server_with(|c| {
+        c.limits.init_timeout = Duration::from_millis(300);
+        c.agents
+            .insert("mute".into(), AgentSpec::parse("sleep 30").unwrap());
+    })
+    .await;
+    let (st, err) = mute
+        .post("/session", None, json!({"agent": "mute", "cwd": cwd}))
+        .await;
+    assert_eq!(
+        (st, err["error"]["kind"].as_str()),
+        (StatusCode::GATEWAY_TIMEOUT, Some("init_timeout")),
+        "{err}"
+    );
+    mute.running.shutdown().await.unwrap();
     let (st, err) = srv.post("/session", None, json!({"agent": "nope"})).await;
     assert_eq!(
         (st, err["error"]["kind"].as_str()),

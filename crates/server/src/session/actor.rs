@@ -13,15 +13,14 @@ use std::time::Duration;
 use agent_client_protocol::{Responder, V1};
 use serde_json::{Value, json};
 use switchyard_core::event::{
-    PermissionAlreadyResolved, PermissionOption, PermissionOutcome, PermissionRequest,
-    PermissionResolved, PromptCancelled, PromptQueued, SessionClosed, SessionDied, SessionStarted,
-    TurnComplete, TurnError, TurnStarted,
+    PermissionOption, SessionClosed, SessionDied, SessionStarted, TurnError,
 };
 use switchyard_core::session_update::AvailableCommand;
-use switchyard_core::{ErrorKind, Event, Frame, Provenance, StopReason};
+use switchyard_core::{ErrorKind, Event, Frame};
 use tokio::sync::{mpsc, oneshot};
 
 use super::agent::{self, AgentConn, Inbound};
+use super::provenance::stamp_provenance;
 use super::{Session, Status, fs};
 use crate::error::{ApiError, ApiResult};
 
@@ -84,42 +83,42 @@ pub struct PromptAccepted {
     pub duplicate: bool,
 }
 
-struct QueuedPrompt {
-    prompt_id: String,
-    client_id: String,
-    prompt: Vec<Value>,
+pub(super) struct QueuedPrompt {
+    pub(super) prompt_id: String,
+    pub(super) client_id: String,
+    pub(super) prompt: Vec<Value>,
 }
 
-struct PendingPermission {
-    responder: Responder<Value, V1>,
-    options: Vec<PermissionOption>,
-    prompt_id: Option<String>,
+pub(super) struct PendingPermission {
+    pub(super) responder: Responder<Value, V1>,
+    pub(super) options: Vec<PermissionOption>,
+    pub(super) prompt_id: Option<String>,
 }
 
 /// How long a closed/shut-down agent gets before its group is SIGKILLed.
 const KILL_GRACE: Duration = Duration::from_secs(2);
 /// Prompt ids remembered for idempotency.
-const REMEMBERED_PROMPTS: usize = 4096;
+pub(super) const REMEMBERED_PROMPTS: usize = 4096;
 /// Resolved request ids remembered to answer late votes with 409.
-const REMEMBERED_RESOLUTIONS: usize = 1024;
+pub(super) const REMEMBERED_RESOLUTIONS: usize = 1024;
 
-struct Actor {
-    session: Arc<Session>,
-    conn: AgentConn,
-    inbound: mpsc::UnboundedReceiver<Inbound>,
-    queue: VecDeque<QueuedPrompt>,
-    queue_limit: usize,
-    running: Option<(String, String)>,
+pub(super) struct Actor {
+    pub(super) session: Arc<Session>,
+    pub(super) conn: AgentConn,
+    pub(super) inbound: mpsc::UnboundedReceiver<Inbound>,
+    pub(super) queue: VecDeque<QueuedPrompt>,
+    pub(super) queue_limit: usize,
+    pub(super) running: Option<(String, String)>,
     /// The running prompt's request failed because the agent went away.
-    lost_turn: bool,
-    seen_prompts: VecDeque<String>,
-    seen_set: HashSet<String>,
-    pending: HashMap<String, PendingPermission>,
-    resolved: VecDeque<String>,
-    next_request: u64,
-    eof: bool,
-    exit: Option<std::process::ExitStatus>,
-    ended: bool,
+    pub(super) lost_turn: bool,
+    pub(super) seen_prompts: VecDeque<String>,
+    pub(super) seen_set: HashSet<String>,
+    pub(super) pending: HashMap<String, PendingPermission>,
+    pub(super) resolved: VecDeque<String>,
+    pub(super) next_request: u64,
+    pub(super) eof: bool,
+    pub(super) exit: Option<std::process::ExitStatus>,
+    pub(super) ended: bool,
 }
 
 /// Starts the actor for a freshly created session and publishes
@@ -258,14 +257,19 @@ impl Actor {
         }
     }
 
-    fn publish(&self, event: Event, originator: Option<&str>, prompt_id: Option<&str>) -> u64 {
+    pub(super) fn publish(
+        &self,
+        event: Event,
+        originator: Option<&str>,
+        prompt_id: Option<&str>,
+    ) -> u64 {
         let mut f = event.to_frame();
         f.originator_client_id = originator.map(String::from);
         f.prompt_id = prompt_id.map(String::from);
         self.session.bus.publish(f)
     }
 
-    fn running_prompt(&self) -> Option<(&str, &str)> {
+    pub(super) fn running_prompt(&self) -> Option<(&str, &str)> {
         self.running.as_ref().map(|(p, c)| (p.as_str(), c.as_str()))
     }
 
@@ -299,7 +303,16 @@ impl Actor {
                 stamp_provenance(update);
             }
         }
-        let prompt = self.running_prompt().map(|(p, _)| p.to_string());
+        // Session-level state changes belong to no turn, even when they
+        // arrive during one.
+        let session_level = matches!(
+            params["update"]["sessionUpdate"].as_str(),
+            Some("available_commands_update" | "current_mode_update" | "config_option_update")
+        );
+        let prompt = self
+            .running_prompt()
+            .filter(|_| !session_level)
+            .map(|(p, _)| p.to_string());
         let mut f = Frame::new("session_update", params);
         f.prompt_id = prompt;
         self.session.bus.publish(f);
@@ -326,99 +339,6 @@ impl Actor {
                     responder.respond_with_error(agent_client_protocol::Error::method_not_found());
             }
         }
-    }
-
-    fn on_permission_request(&mut self, params: Value, responder: Responder<Value, V1>) {
-        let tool_call = params.get("toolCall").cloned().unwrap_or(json!({}));
-        let options: Vec<PermissionOption> = params
-            .get("options")
-            .and_then(|o| serde_json::from_value(o.clone()).ok())
-            .unwrap_or_default();
-        if options.is_empty() || tool_call.get("toolCallId").is_none() {
-            let _ = responder.respond_with_error(
-                agent_client_protocol::Error::invalid_params()
-                    .data(json!({"errorKind": "invalid_request", "hint": "toolCall.toolCallId and options are required"})),
-            );
-            return;
-        }
-        let request_id = format!("perm_{}", self.next_request);
-        self.next_request += 1;
-        let (prompt_id, originator) = match self.running_prompt() {
-            Some((p, c)) => (Some(p.to_string()), Some(c.to_string())),
-            None => (None, None),
-        };
-        self.publish(
-            Event::PermissionRequest(PermissionRequest {
-                request_id: request_id.clone(),
-                tool_call,
-                options: options.clone(),
-            }),
-            originator.as_deref(),
-            prompt_id.as_deref(),
-        );
-        self.pending.insert(
-            request_id,
-            PendingPermission {
-                responder,
-                options,
-                prompt_id,
-            },
-        );
-    }
-
-    fn on_prompt_done(
-        &mut self,
-        prompt_id: String,
-        result: Result<Value, agent_client_protocol::Error>,
-    ) {
-        if self.running.as_ref().map(|(p, _)| p) != Some(&prompt_id) {
-            return;
-        }
-        match result {
-            Ok(v) => {
-                let stop = v
-                    .get("stopReason")
-                    .and_then(Value::as_str)
-                    .map_or(StopReason::EndTurn, StopReason::parse);
-                self.cancel_pending_permissions();
-                self.publish(
-                    Event::TurnComplete(TurnComplete {
-                        stop_reason: stop,
-                        prompt_id: Some(prompt_id.clone()),
-                    }),
-                    None,
-                    Some(&prompt_id),
-                );
-            }
-            Err(e)
-                if agent_client_protocol::is_incoming_transport_closed(&e)
-                    || agent_client_protocol::is_connection_terminated(&e) =>
-            {
-                // The agent is going away; the ending reports this turn.
-                self.lost_turn = true;
-                return;
-            }
-            Err(e) => {
-                self.cancel_pending_permissions();
-                self.publish(
-                    Event::TurnError(TurnError {
-                        message: e.message.clone(),
-                        error_kind: Some(
-                            e.data
-                                .as_ref()
-                                .and_then(|d| d.get("errorKind"))
-                                .and_then(Value::as_str)
-                                .map_or(ErrorKind::ProtocolError, ErrorKind::parse),
-                        ),
-                        prompt_id: Some(prompt_id.clone()),
-                    }),
-                    None,
-                    Some(&prompt_id),
-                );
-            }
-        }
-        self.running = None;
-        self.start_next();
     }
 
     // ---- client side ----
@@ -495,188 +415,6 @@ impl Actor {
         }
     }
 
-    fn enqueue(
-        &mut self,
-        client_id: String,
-        prompt_id: Option<String>,
-        prompt: Vec<Value>,
-    ) -> ApiResult<PromptAccepted> {
-        if let Some(pid) = &prompt_id
-            && self.seen_set.contains(pid)
-        {
-            let position = self
-                .queue
-                .iter()
-                .position(|q| &q.prompt_id == pid)
-                .map_or(0, |i| i + 1);
-            return Ok(PromptAccepted {
-                prompt_id: pid.clone(),
-                position,
-                duplicate: true,
-            });
-        }
-        let busy = usize::from(self.running.is_some());
-        if self.queue.len() + busy > self.queue_limit {
-            return Err(ApiError::new(
-                ErrorKind::PromptQueueFull,
-                format!("{} prompts are already waiting", self.queue.len()),
-            )
-            .hint("wait for the running turn to finish")
-            .retry_after(1));
-        }
-        let prompt_id = prompt_id.unwrap_or_else(|| super::new_id("p"));
-        self.remember(prompt_id.clone());
-        let position = self.queue.len() + busy;
-        self.publish(
-            Event::PromptQueued(PromptQueued {
-                prompt_id: prompt_id.clone(),
-                position: Some(position as u64),
-            }),
-            Some(&client_id),
-            Some(&prompt_id),
-        );
-        self.queue.push_back(QueuedPrompt {
-            prompt_id: prompt_id.clone(),
-            client_id,
-            prompt,
-        });
-        self.start_next();
-        Ok(PromptAccepted {
-            prompt_id,
-            position,
-            duplicate: false,
-        })
-    }
-
-    fn remember(&mut self, prompt_id: String) {
-        self.seen_set.insert(prompt_id.clone());
-        self.seen_prompts.push_back(prompt_id);
-        if self.seen_prompts.len() > REMEMBERED_PROMPTS
-            && let Some(old) = self.seen_prompts.pop_front()
-        {
-            self.seen_set.remove(&old);
-        }
-    }
-
-    fn start_next(&mut self) {
-        if self.running.is_some() || self.ended {
-            return;
-        }
-        let Some(next) = self.queue.pop_front() else {
-            return;
-        };
-        let pid = next.prompt_id.clone();
-        self.publish(
-            Event::TurnStarted(TurnStarted {
-                prompt_id: pid.clone(),
-            }),
-            Some(&next.client_id),
-            Some(&pid),
-        );
-        // Echo the prompt so every client's transcript shows what was asked.
-        for block in &next.prompt {
-            let mut f = Frame::new(
-                "session_update",
-                json!({ "update": { "sessionUpdate": "user_message_chunk", "content": block } }),
-            );
-            f.prompt_id = Some(pid.clone());
-            f.originator_client_id = Some(next.client_id.clone());
-            self.session.bus.publish(f);
-        }
-        self.running = Some((pid.clone(), next.client_id));
-        let cx = self.conn.cx.clone();
-        let tx = self.conn.inbound_tx.clone();
-        let params = json!({ "sessionId": self.conn.agent_session_id, "prompt": next.prompt });
-        tokio::spawn(async move {
-            let result = agent::request(&cx, "session/prompt", params).await;
-            let _ = tx.send(Inbound::PromptDone {
-                prompt_id: pid,
-                result,
-            });
-        });
-    }
-
-    fn vote(&mut self, client_id: &str, request_id: &str, outcome: Value) -> ApiResult<Value> {
-        let Some(p) = self.pending.get(request_id) else {
-            if self.resolved.iter().any(|r| r == request_id) {
-                self.publish(
-                    Event::PermissionAlreadyResolved(PermissionAlreadyResolved {
-                        request_id: request_id.into(),
-                        voter_client_id: Some(client_id.into()),
-                    }),
-                    Some(client_id),
-                    None,
-                );
-                return Err(ApiError::new(
-                    ErrorKind::PermissionAlreadyResolved,
-                    format!("permission request {request_id} was already resolved"),
-                ));
-            }
-            return Err(ApiError::new(
-                ErrorKind::PermissionNotFound,
-                format!("no pending permission request {request_id}"),
-            ));
-        };
-        let outcome = parse_outcome(&outcome)?;
-        if let PermissionOutcome::Selected { option_id } = &outcome
-            && !p.options.iter().any(|o| &o.option_id == option_id)
-        {
-            let allowed: Vec<_> = p.options.iter().map(|o| o.option_id.as_str()).collect();
-            return Err(ApiError::new(
-                ErrorKind::InvalidOption,
-                format!("option {option_id:?} is not one the agent offered"),
-            )
-            .hint(format!("choose one of: {}", allowed.join(", "))));
-        }
-        self.resolve(request_id, outcome.clone(), Some(client_id));
-        Ok(
-            json!({ "requestId": request_id, "outcome": outcome.to_value(), "voterClientId": client_id }),
-        )
-    }
-
-    fn resolve(&mut self, request_id: &str, outcome: PermissionOutcome, voter: Option<&str>) {
-        let Some(p) = self.pending.remove(request_id) else {
-            return;
-        };
-        let _ = p
-            .responder
-            .respond(json!({ "outcome": outcome.to_value() }));
-        self.resolved.push_back(request_id.to_string());
-        if self.resolved.len() > REMEMBERED_RESOLUTIONS {
-            self.resolved.pop_front();
-        }
-        self.publish(
-            Event::PermissionResolved(PermissionResolved {
-                request_id: request_id.to_string(),
-                outcome,
-                voter_client_id: voter.map(String::from),
-            }),
-            voter,
-            p.prompt_id.as_deref(),
-        );
-    }
-
-    fn cancel_pending_permissions(&mut self) {
-        let mut ids: Vec<String> = self.pending.keys().cloned().collect();
-        ids.sort();
-        for id in ids {
-            self.resolve(&id, PermissionOutcome::Cancelled, None);
-        }
-    }
-
-    /// Drops queued prompts (the session is ending).
-    fn finish_queue(&mut self) {
-        while let Some(q) = self.queue.pop_front() {
-            self.publish(
-                Event::PromptCancelled(PromptCancelled {
-                    prompt_id: Some(q.prompt_id.clone()),
-                }),
-                None,
-                Some(&q.prompt_id),
-            );
-        }
-    }
-
     /// The agent went away on its own: settle everything, then exactly one
     /// `session_died`.
     fn died(&mut self) {
@@ -740,28 +478,15 @@ impl Actor {
                 }
             }
         }
-        // The group leader is reaped by its waiter task; anything else in
-        // the group got SIGKILL if it outlived the grace period.
+        // The leader is reaped by its waiter task. Whatever else the agent
+        // started (qwen runs as two node processes) gets SIGKILL, and we wait
+        // for the group to empty so "closed" means "nothing left running".
         agent::kill_group(self.conn.pgid, libc::SIGKILL);
+        agent::wait_group_gone(self.conn.pgid, KILL_GRACE).await;
     }
 
     async fn conn_next(&mut self) -> Option<Inbound> {
         self.inbound.recv().await
-    }
-}
-
-fn parse_outcome(v: &Value) -> ApiResult<PermissionOutcome> {
-    match v.get("outcome").and_then(Value::as_str) {
-        Some("selected") => match v.get("optionId").and_then(Value::as_str) {
-            Some(id) => Ok(PermissionOutcome::Selected {
-                option_id: id.to_string(),
-            }),
-            None => Err(ApiError::invalid("outcome \"selected\" needs an optionId")),
-        },
-        Some("cancelled") => Ok(PermissionOutcome::Cancelled),
-        _ => Err(ApiError::invalid(
-            "outcome must be {\"outcome\":\"selected\",\"optionId\":...} or {\"outcome\":\"cancelled\"}",
-        )),
     }
 }
 
@@ -775,63 +500,5 @@ fn reply_ended(cmd: Command, id: &str) {
         Command::Cancel { reply, .. } => drop(reply.send(Err(err()))),
         Command::Vote { reply, .. } => drop(reply.send(Err(err()))),
         Command::Close { reply, .. } | Command::Shutdown { reply } => drop(reply.send(Ok(()))),
-    }
-}
-
-/// Stamps `_meta.provenance` (+ `serverId`) on tool calls that do not carry
-/// one: sub-agent markers win, then the `mcp__<server>__<tool>` naming rule
-/// on `_meta.toolName` or the title, else builtin.
-fn stamp_provenance(update: &mut Value) {
-    let kind = update.get("sessionUpdate").and_then(Value::as_str);
-    if !matches!(kind, Some("tool_call" | "tool_call_update")) {
-        return;
-    }
-    let Some(obj) = update.as_object_mut() else {
-        return;
-    };
-    let title = obj.get("title").and_then(Value::as_str).map(String::from);
-    let meta = obj.entry("_meta").or_insert_with(|| json!({}));
-    let Some(meta) = meta.as_object_mut() else {
-        return;
-    };
-    if meta.contains_key("provenance") {
-        return;
-    }
-    let provenance = if meta.contains_key("subagent") || meta.contains_key("parentToolCallId") {
-        Provenance::Subagent
-    } else {
-        meta.get("toolName")
-            .and_then(Value::as_str)
-            .map(String::from)
-            .or(title)
-            .map_or(Provenance::Builtin, |n| Provenance::from_tool_name(&n))
-    };
-    meta.insert("provenance".into(), provenance.as_str().into());
-    if let Some(s) = provenance.server_id() {
-        meta.insert("serverId".into(), s.into());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn provenance_is_stamped_once() {
-        let mut u = json!({"sessionUpdate": "tool_call", "toolCallId": "t", "title": "x",
-                           "_meta": {"toolName": "mcp__gh__search"}});
-        stamp_provenance(&mut u);
-        assert_eq!(u["_meta"]["provenance"], "mcp");
-        assert_eq!(u["_meta"]["serverId"], "gh");
-        let mut u = json!({"sessionUpdate": "tool_call_update", "toolCallId": "t",
-                           "_meta": {"provenance": "subagent"}});
-        stamp_provenance(&mut u);
-        assert_eq!(u["_meta"]["provenance"], "subagent");
-        let mut u = json!({"sessionUpdate": "tool_call", "toolCallId": "t", "title": "Read file"});
-        stamp_provenance(&mut u);
-        assert_eq!(u["_meta"]["provenance"], "builtin");
-        let mut u = json!({"sessionUpdate": "plan", "entries": []});
-        stamp_provenance(&mut u);
-        assert!(u.get("_meta").is_none());
     }
 }

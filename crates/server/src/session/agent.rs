@@ -316,6 +316,20 @@ pub fn kill_group(pgid: Option<i32>, signal: i32) {
     }
 }
 
+/// Waits (polling, bounded by `limit`) until no process is left in the
+/// group. There is no event for "a process group emptied", so this polls;
+/// it runs only while a session is being ended.
+pub async fn wait_group_gone(pgid: Option<i32>, limit: Duration) {
+    #[cfg(unix)]
+    if let Some(pgid) = pgid.filter(|p| *p > 0) {
+        let deadline = tokio::time::Instant::now() + limit;
+        // SAFETY: signal 0 only checks whether the group still exists.
+        while unsafe { libc::killpg(pgid, 0) } == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
 /// The exit status as (`exitCode`, `signalCode`).
 pub fn describe_exit(status: &ExitStatus) -> (Option<i64>, Option<String>) {
     #[cfg(unix)]

@@ -9,6 +9,9 @@
 pub mod actor;
 pub mod agent;
 pub mod fs;
+mod permissions;
+mod prompts;
+mod provenance;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

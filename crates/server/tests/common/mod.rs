@@ -249,6 +249,27 @@ impl EventStream {
     }
 }
 
+/// The frames two clients both received live: those after the later of
+/// their two snapshots. (The demo agent's `available_commands_update`
+/// arrives on its own schedule and may land in one client's snapshot and in
+/// the other's live frames.)
+pub fn common_live(a: &[Frame], b: &[Frame]) -> (Vec<String>, Vec<String>) {
+    let snap_id = |fs: &[Frame]| {
+        fs.iter()
+            .find(|f| f.kind == "session_snapshot")
+            .and_then(|f| f.data["lastEventId"].as_u64())
+            .unwrap_or(0)
+    };
+    let from = snap_id(a).max(snap_id(b));
+    let live = |fs: &[Frame]| -> Vec<String> {
+        fs.iter()
+            .filter(|f| f.id.is_some_and(|id| id > from))
+            .map(Frame::to_json)
+            .collect()
+    };
+    (live(a), live(b))
+}
+
 /// The agent's text replies in a view, concatenated.
 pub fn agent_text(v: &SessionView) -> String {
     v.transcript
