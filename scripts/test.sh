@@ -23,6 +23,9 @@ cargo clippy -p switchyard-core -p switchyard-sdk --target wasm32-unknown-unknow
 step "core builds for wasm32-unknown-unknown (no_std + alloc)"
 cargo build -p switchyard-core -p switchyard-sdk --target wasm32-unknown-unknown --profile wasm
 
+step "TypeScript declarations: generated from the Rust types, current, and type-checked"
+bash npm/types/check.sh
+
 step "host tests (unit, property, conformance vectors)"
 cargo test --all-targets
 

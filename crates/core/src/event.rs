@@ -119,6 +119,7 @@ pub const RESYNC_PASSTHROUGH_TYPES: &[&str] = &[
 /// session is and what it can do, so the log alone rebuilds the view.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct SessionStarted {
     /// `agent` or `terminal`.
     pub kind: String,
@@ -136,18 +137,22 @@ pub struct SessionStarted {
     pub current_mode_id: Option<String>,
     /// Modes the agent offers (`{id, name, description?}`), raw.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub available_modes: Vec<Value>,
     /// The agent's current model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_model_id: Option<String>,
     /// Models the agent offers (`{modelId, name, description?}`), raw.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub available_models: Vec<Value>,
     /// ACP config options, raw.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub config_options: Vec<Value>,
     /// Slash commands known at start.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub available_commands: Vec<AvailableCommand>,
     /// Terminal width (terminal sessions).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,6 +165,7 @@ pub struct SessionStarted {
 /// `turn_started`: a queued prompt became the running turn.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TurnStarted {
     /// The prompt now running.
     pub prompt_id: String,
@@ -168,6 +174,7 @@ pub struct TurnStarted {
 /// `turn_complete`: the running turn ended normally (or was cancelled).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct TurnComplete {
     /// Why it ended.
     pub stop_reason: StopReason,
@@ -179,6 +186,7 @@ pub struct TurnComplete {
 /// `turn_error`: the running turn failed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct TurnError {
     /// Human-readable message.
     pub message: String,
@@ -193,6 +201,7 @@ pub struct TurnError {
 /// `prompt_queued`: a prompt was accepted and waits its turn.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct PromptQueued {
     /// The accepted prompt.
     pub prompt_id: String,
@@ -204,6 +213,7 @@ pub struct PromptQueued {
 /// `prompt_cancelled`: a queued or running prompt was cancelled.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct PromptCancelled {
     /// The cancelled prompt (absent: whatever was running).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,6 +224,7 @@ pub struct PromptCancelled {
 /// every client.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PermissionRequest {
     /// Daemon-issued id used to vote.
     pub request_id: String,
@@ -226,6 +237,7 @@ pub struct PermissionRequest {
 /// One option of a permission request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PermissionOption {
     /// The agent's id for the option (differs per agent).
     pub option_id: String,
@@ -237,6 +249,15 @@ pub struct PermissionOption {
 
 /// How a permission request ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(
+        tag = "outcome",
+        rename_all = "snake_case",
+        rename_all_fields = "camelCase"
+    )
+)]
 pub enum PermissionOutcome {
     /// An option was chosen.
     Selected {
@@ -283,6 +304,7 @@ impl Serialize for PermissionOutcome {
 /// request.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct PermissionResolved {
     /// The request.
     pub request_id: String,
@@ -297,6 +319,7 @@ pub struct PermissionResolved {
 /// `permission_already_resolved`: a vote arrived after the request ended.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct PermissionAlreadyResolved {
     /// The request.
     pub request_id: String,
@@ -308,6 +331,7 @@ pub struct PermissionAlreadyResolved {
 /// `model_switched`: the session's model changed (by anyone).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ModelSwitched {
     /// The model now in use.
     pub model_id: String,
@@ -316,6 +340,7 @@ pub struct ModelSwitched {
 /// `model_switch_failed`: a requested switch did not take effect.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct ModelSwitchFailed {
     /// What was asked for.
     pub requested_model_id: String,
@@ -329,11 +354,14 @@ pub struct ModelSwitchFailed {
 /// `approval_mode_changed`: the session's approval mode changed (by anyone).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct ApprovalModeChanged {
     /// The mode before, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<crate::kinds::ApprovalMode>"))]
     pub previous: Option<String>,
     /// The mode now.
+    #[cfg_attr(feature = "ts", ts(as = "crate::kinds::ApprovalMode"))]
     pub next: String,
     /// Whether it became the workspace default.
     pub persisted: bool,
@@ -344,6 +372,7 @@ pub struct ApprovalModeChanged {
 /// `client_joined`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct ClientJoined {
     /// Daemon-issued id.
     pub client_id: String,
@@ -357,6 +386,7 @@ pub struct ClientJoined {
 /// `client_left`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ClientLeft {
     /// Who left.
     pub client_id: String,
@@ -367,6 +397,7 @@ pub struct ClientLeft {
 /// `owner_changed`: the terminal's owner changed; `null` = unowned.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct OwnerChanged {
     /// The new owner.
     pub owner_client_id: Option<String>,
@@ -374,6 +405,7 @@ pub struct OwnerChanged {
 
 /// `terminal_output`: decoded PTY output (UTF-8, coalesced).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TerminalOutput {
     /// The text.
     pub data: String,
@@ -381,6 +413,7 @@ pub struct TerminalOutput {
 
 /// `terminal_resized`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TerminalResized {
     /// Columns.
     pub cols: u16,
@@ -391,6 +424,7 @@ pub struct TerminalResized {
 /// `terminal_exited`: the terminal's process ended.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TerminalExited {
     /// Exit status, when it exited normally.
     pub exit_code: Option<i64>,
@@ -401,6 +435,7 @@ pub struct TerminalExited {
 /// `session_died`: the session ended without being closed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SessionDied {
     /// `agent_exited`, `daemon_shutdown`, `daemon_restarted`, ...
     pub reason: String,
@@ -410,12 +445,14 @@ pub struct SessionDied {
     pub signal_code: Option<String>,
     /// Classification.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub error_kind: Option<ErrorKind>,
 }
 
 /// `session_closed`: the session was closed on purpose.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct SessionClosed {
     /// `client_request`, `kill_all`, ...
     pub reason: String,
@@ -426,18 +463,21 @@ pub struct SessionClosed {
 
 /// `session_snapshot`: the complete view as of `last_event_id`.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "camelCase"))]
 pub struct SessionSnapshot {
     /// The view.
     pub view: SessionView,
     /// The last event the view includes.
     pub last_event_id: u64,
     /// Other fields (the daemon's epoch, a terminal's screen), raw.
+    #[cfg_attr(feature = "ts", ts(skip))] // gen-ts: `[key: string]: unknown`
     pub extra: Map<String, Value>,
 }
 
 /// `state_resync_required`: the resume point is gone; a snapshot follows.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StateResyncRequired {
     /// `ring_evicted`, `epoch_reset`, ...
     pub reason: String,
@@ -450,6 +490,7 @@ pub struct StateResyncRequired {
 /// `replay_complete`: the replay of a resume is done; live frames follow.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReplayComplete {
     /// How many frames were replayed.
     pub replayed_count: u64,
@@ -460,6 +501,7 @@ pub struct ReplayComplete {
 /// `slow_client_warning`: this subscriber's queue is filling up.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct SlowClientWarning {
     /// Frames queued.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -472,6 +514,7 @@ pub struct SlowClientWarning {
 /// `client_evicted`: this subscriber fell too far behind and its stream is
 /// closing; resume with `Last-Event-ID`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ClientEvicted {
     /// Why (`queue_overflow`, ...).
     pub reason: String,
@@ -480,6 +523,7 @@ pub struct ClientEvicted {
 /// `stream_error`: the daemon could not continue this stream.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct StreamError {
     /// Human-readable message.
     pub error: String,

@@ -22,6 +22,12 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// One event on a session's stream.
 #[derive(Clone, Debug, PartialEq)]
+// TS mirrors the hand-written serde below: optional keys may also be `null`.
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(rename_all = "camelCase", optional_fields = nullable)
+)]
 pub struct Frame {
     /// Protocol version (`1`).
     pub v: u32,
@@ -29,6 +35,7 @@ pub struct Frame {
     /// stream-control frames, which never consume an id.
     pub id: Option<u64>,
     /// The event type (`session_update`, `turn_complete`, ...).
+    #[cfg_attr(feature = "ts", ts(rename = "type"))]
     pub kind: String,
     /// The type's payload; `null` when absent.
     pub data: Value,
@@ -37,17 +44,25 @@ pub struct Frame {
     /// The prompt this event belongs to, if any.
     pub prompt_id: Option<String>,
     /// `_meta`: the daemon's timestamp plus anything else it adds.
+    #[cfg_attr(feature = "ts", ts(rename = "_meta", as = "Option<_>"))]
     pub meta: Meta,
     /// Top-level fields this build does not know, kept verbatim.
+    #[cfg_attr(feature = "ts", ts(skip))] // gen-ts: `[key: string]: unknown`
     pub extra: Map<String, Value>,
 }
 
 /// The envelope's `_meta` object.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(rename = "FrameMeta", rename_all = "camelCase", optional_fields = nullable)
+)]
 pub struct Meta {
     /// Milliseconds since the Unix epoch when the daemon produced the frame.
     pub server_timestamp: Option<u64>,
     /// Other `_meta` keys, kept verbatim.
+    #[cfg_attr(feature = "ts", ts(skip))] // gen-ts: `[key: string]: unknown`
     pub extra: Map<String, Value>,
 }
 

@@ -75,6 +75,8 @@ open_enum! {
     /// Why something failed. One enum for HTTP error bodies
     /// (`{"error":{"kind",...}}`), `stream_error`, `turn_error`,
     /// `session_died` and errors returned to agents over ACP.
+    // TS (here and below): examples/gen-ts.rs writes `KnownErrorKind` from `KNOWN`.
+    #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "KnownErrorKind | (string & {})"))]
     pub enum ErrorKind {
         /// The request is well-formed JSON but semantically invalid.
         InvalidRequest = "invalid_request",
@@ -141,6 +143,7 @@ open_enum! {
 
 open_enum! {
     /// A client's role in a session.
+    #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "KnownRole | (string & {})"))]
     pub enum Role {
         /// May prompt, vote, change model/mode, drive terminals (when owner).
         Control = "control",
@@ -152,6 +155,7 @@ open_enum! {
 open_enum! {
     /// An approval mode. The four below are the demo agent's and qwen-code's
     /// vocabulary; agents may report their own ids, kept as `Other`.
+    #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "KnownApprovalMode | (string & {})"))]
     pub enum ApprovalMode {
         /// Ask before edits and commands.
         Default = "default",
@@ -166,6 +170,7 @@ open_enum! {
 
 open_enum! {
     /// Why a turn ended (ACP `StopReason`).
+    #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "KnownStopReason | (string & {})"))]
     pub enum StopReason {
         /// The agent finished.
         EndTurn = "end_turn",

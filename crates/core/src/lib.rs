@@ -21,7 +21,10 @@
 //! `#![no_std]` + `alloc`; the only dependencies are `serde` and
 //! `serde_json`, so the wasm build stays small.
 
-#![no_std]
+// no_std except under `ts`: ts-rs needs std, and its derives expect the std
+// prelude (`format!`, `ToOwned`, ...). Only the `gen-ts` example turns `ts`
+// on; the daemon and wasm builds stay no_std + alloc.
+#![cfg_attr(not(feature = "ts"), no_std)]
 #![warn(missing_docs)]
 
 extern crate alloc;

@@ -19,6 +19,16 @@ use crate::validate::{
 
 /// One typed `session/update`.
 #[derive(Clone, Debug, PartialEq)]
+// TS: the `update` object as `to_data` writes it, tagged by `sessionUpdate`.
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(
+        tag = "sessionUpdate",
+        rename_all = "snake_case",
+        rename_all_fields = "camelCase"
+    )
+)]
 pub enum SessionUpdate {
     /// A piece of the agent's reply.
     AgentMessageChunk(ContentChunk),
@@ -31,20 +41,29 @@ pub enum SessionUpdate {
     /// An update to a tool call, possibly one never announced.
     ToolCallUpdate(ToolCallFields),
     /// The agent's plan; replaces the previous one.
-    Plan(Vec<PlanEntry>),
+    Plan(#[cfg_attr(feature = "ts", ts(type = "{ entries: Array<PlanEntry> }"))] Vec<PlanEntry>),
     /// The slash commands the agent offers; replaces the previous list.
-    AvailableCommandsUpdate(Vec<AvailableCommand>),
+    AvailableCommandsUpdate(
+        #[cfg_attr(
+            feature = "ts",
+            ts(type = "{ availableCommands: Array<AvailableCommand> }")
+        )]
+        Vec<AvailableCommand>,
+    ),
     /// The agent's own mode changed.
     CurrentModeUpdate {
         /// The new mode id.
         current_mode_id: String,
     },
     /// Token/context usage (an unstable ACP extension; kept raw).
-    UsageUpdate(Value),
+    UsageUpdate(#[cfg_attr(feature = "ts", ts(type = "{ [key: string]: unknown }"))] Value),
     /// The agent's config options changed (the model is the option with
     /// `category: "model"`).
-    ConfigOptionUpdate(Vec<Value>),
+    ConfigOptionUpdate(
+        #[cfg_attr(feature = "ts", ts(type = "{ configOptions: Array<JsonValue> }"))] Vec<Value>,
+    ),
     /// A sub-type this build does not know, kept whole.
+    #[cfg_attr(feature = "ts", ts(skip))] // no literal to narrow on
     Other {
         /// The `sessionUpdate` discriminator.
         kind: String,
@@ -55,6 +74,11 @@ pub enum SessionUpdate {
 
 /// A message/thought chunk.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(rename_all = "camelCase", optional_fields)
+)]
 pub struct ContentChunk {
     /// The content block.
     pub content: Content,
@@ -65,16 +89,28 @@ pub struct ContentChunk {
 
 /// An ACP content block.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(rename = "ContentBlock", untagged)
+)]
 pub enum Content {
     /// `{"type":"text","text":...}`
+    #[cfg_attr(feature = "ts", ts(type = r#"{ type: "text", text: string }"#))]
     Text(String),
     /// Any other block (image, audio, resource, resource_link), raw.
+    #[cfg_attr(feature = "ts", ts(type = "{ type: string, [key: string]: unknown }"))]
     Other(Value),
 }
 
 /// The fields of `tool_call` and `tool_call_update`. For `tool_call_update`
 /// every field but the id is optional, and present fields replace old ones.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(rename_all = "camelCase", optional_fields)
+)]
 pub struct ToolCallFields {
     /// The call's id, unique within the session.
     pub tool_call_id: String,
@@ -93,13 +129,24 @@ pub struct ToolCallFields {
     /// The tool's raw output.
     pub raw_output: Option<Value>,
     /// `_meta.provenance` (+ `_meta.serverId`) when the daemon stamped it.
+    // TS: the wire nests this and `tool_name` in `_meta` (see `to_value`).
+    #[cfg_attr(
+        feature = "ts",
+        ts(
+            rename = "_meta",
+            optional,
+            type = "{ provenance?: string, serverId?: string, toolName?: string }"
+        )
+    )]
     pub provenance: Option<Provenance>,
     /// `_meta.toolName`, used for the `mcp__<server>__<tool>` rule.
+    #[cfg_attr(feature = "ts", ts(skip))] // in `_meta`, above
     pub tool_name: Option<String>,
 }
 
 /// One plan entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PlanEntry {
     /// What the step is.
@@ -112,6 +159,7 @@ pub struct PlanEntry {
 
 /// One slash command the agent offers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct AvailableCommand {
     /// Command name without the slash.

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 /// A payload that failed validation: where, and what was expected.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ValidationError {
     /// The event type whose payload failed (`permission_request`, ...).
     #[serde(rename = "type")]

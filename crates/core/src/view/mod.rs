@@ -33,6 +33,8 @@ pub const TERMINAL_TAIL_HIGH_WATER: usize = TERMINAL_TAIL_BYTES + TERMINAL_TAIL_
 /// The complete view of one session.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+// TS: `SessionViewState`, clear of the wasm SDK's `SessionView` class.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "SessionViewState"))]
 pub struct SessionView {
     /// Highest event id seen (0 before any).
     pub last_event_id: u64,
@@ -76,6 +78,7 @@ pub struct SessionView {
 /// What the session is (from `session_started`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SessionInfo {
     /// `agent` or `terminal`; `null` until `session_started`.
     pub kind: Option<String>,
@@ -92,6 +95,7 @@ pub struct SessionInfo {
 /// The session's lifecycle as seen on the stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Lifecycle {
     /// `alive`, `died` or `closed`.
     pub state: String,
@@ -102,6 +106,7 @@ pub struct Lifecycle {
     /// Signal name, when the end carried one.
     pub signal_code: Option<String>,
     /// Classification of the end.
+    #[cfg_attr(feature = "ts", ts(as = "Option<crate::kinds::ErrorKind>"))]
     pub error_kind: Option<String>,
     /// Who closed it (`session_closed`).
     pub closed_by: Option<String>,
@@ -123,6 +128,7 @@ impl Default for Lifecycle {
 /// Who said a transcript message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum MessageRole {
     /// The prompt (echoed to every client).
     User,
@@ -139,6 +145,7 @@ pub enum MessageRole {
 /// One transcript entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum TranscriptEntry {
     /// Consecutive chunks of one role merged into one message.
     #[serde(rename_all = "camelCase")]
@@ -171,6 +178,7 @@ pub enum TranscriptEntry {
 /// A tool call, merged from every `tool_call` / `tool_call_update`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ToolCallView {
     /// The id.
     pub tool_call_id: String,
@@ -203,6 +211,7 @@ pub struct ToolCallView {
 /// Model selection.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ModelState {
     /// The model in use.
     pub current_model_id: Option<String>,
@@ -215,18 +224,21 @@ pub struct ModelState {
 /// A failed model switch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SwitchError {
     /// What was asked for.
     pub requested_model_id: String,
     /// Why it failed.
     pub error: String,
     /// Classification.
+    #[cfg_attr(feature = "ts", ts(as = "Option<crate::kinds::ErrorKind>"))]
     pub error_kind: Option<String>,
 }
 
 /// Approval mode.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ModeState {
     /// The mode in effect.
     pub current_mode_id: Option<String>,
@@ -241,6 +253,7 @@ pub struct ModeState {
 /// Permission requests.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Permissions {
     /// Waiting for a vote, oldest first.
     pub pending: Vec<PendingPermission>,
@@ -253,6 +266,7 @@ pub struct Permissions {
 /// A request waiting for a vote.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PendingPermission {
     /// Vote on this id.
     pub request_id: String,
@@ -271,6 +285,7 @@ pub struct PendingPermission {
 /// A resolved request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ResolvedPermission {
     /// The request.
     pub request_id: String,
@@ -288,6 +303,7 @@ pub struct ResolvedPermission {
 /// Attached clients.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Presence {
     /// In order of joining.
     pub clients: Vec<ClientInfo>,
@@ -298,10 +314,12 @@ pub struct Presence {
 /// One attached client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ClientInfo {
     /// Daemon-issued id.
     pub client_id: String,
     /// `control` or `observer`.
+    #[cfg_attr(feature = "ts", ts(as = "crate::kinds::Role"))]
     pub role: String,
     /// Display name.
     pub name: Option<String>,
@@ -310,6 +328,7 @@ pub struct ClientInfo {
 /// The turn machine.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TurnState {
     /// A turn is running.
     pub running: bool,
@@ -318,6 +337,7 @@ pub struct TurnState {
     /// Prompts waiting, FIFO.
     pub queued: Vec<String>,
     /// How the last turn ended.
+    #[cfg_attr(feature = "ts", ts(as = "Option<crate::kinds::StopReason>"))]
     pub last_stop_reason: Option<String>,
     /// The last turn error.
     pub last_error: Option<TurnErrorInfo>,
@@ -328,10 +348,12 @@ pub struct TurnState {
 /// A turn error.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TurnErrorInfo {
     /// Message.
     pub message: String,
     /// Classification.
+    #[cfg_attr(feature = "ts", ts(as = "Option<crate::kinds::ErrorKind>"))]
     pub error_kind: Option<String>,
     /// The prompt that failed.
     pub prompt_id: Option<String>,
@@ -342,6 +364,7 @@ pub struct TurnErrorInfo {
 /// the exit status.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TerminalView {
     /// Columns.
     pub cols: u16,
@@ -374,6 +397,7 @@ impl Default for TerminalView {
 /// How a terminal's process ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TerminalExit {
     /// Exit status.
     pub exit_code: Option<i64>,
@@ -384,6 +408,7 @@ pub struct TerminalExit {
 /// This client's stream.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StreamState {
     /// The resync gate: set by `state_resync_required`, cleared by
     /// `session_snapshot`. While set, only passthrough types apply.
@@ -406,6 +431,7 @@ pub struct StreamState {
 /// A `state_resync_required` payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ResyncInfo {
     /// Why.
     pub reason: String,
@@ -418,16 +444,19 @@ pub struct ResyncInfo {
 /// A `stream_error` payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StreamErrorInfo {
     /// Message.
     pub error: String,
     /// Classification.
+    #[cfg_attr(feature = "ts", ts(as = "Option<crate::kinds::ErrorKind>"))]
     pub error_kind: Option<String>,
 }
 
 /// A `replay_complete` payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReplayInfo {
     /// Frames replayed.
     pub replayed_count: u64,
@@ -438,6 +467,7 @@ pub struct ReplayInfo {
 /// What the reducer tolerated instead of failing.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Counters {
     /// Frames applied (snapshots excluded: a snapshot brings the counters
     /// of the events it summarizes).
