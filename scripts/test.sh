@@ -23,11 +23,17 @@ cargo clippy -p switchyard-core -p switchyard-sdk --target wasm32-unknown-unknow
 step "core builds for wasm32-unknown-unknown (no_std + alloc)"
 cargo build -p switchyard-core -p switchyard-sdk --target wasm32-unknown-unknown --profile wasm
 
+step "SDK: build the wasm package (installs wasm-bindgen-cli and npm deps if missing; fails over the size budget)"
+bash scripts/build-sdk.sh
+
 step "TypeScript declarations: generated from the Rust types, current, and type-checked"
 bash npm/types/check.sh
 
 step "host tests (unit, property, conformance vectors)"
 cargo test --all-targets
+
+step "SDK: Node suite (vectors byte-for-byte vs native, client, connection, panics, real daemon)"
+(cd npm && SWITCHYARD_REQUIRE_DAEMON=1 SWITCHYARD_BIN="$PWD/../target/debug/switchyard" npm test)
 
 step "doc tests"
 cargo test --doc
