@@ -3,21 +3,55 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::{self, Auth};
 use crate::config::Config;
 use crate::routes::{self, AppState};
 use crate::session::Registry;
 
+/// CORS for the origins given with `--allow-origin` (VS Code webviews,
+/// pages served elsewhere). Same-origin pages need none; without
+/// `--allow-origin` no CORS headers are sent at all.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-client-id"),
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([
+                header::RETRY_AFTER,
+                HeaderName::from_static("x-switchyard-epoch"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
 /// Builds the router for `state`.
 pub fn router(state: AppState) -> Router {
     let limit = state.registry.config().limits.max_body_bytes;
+    let cors = cors(&state.registry.config().allowed_origins);
     let api = Router::new()
         .route("/capabilities", get(routes::capabilities::capabilities))
         .route(
@@ -48,6 +82,9 @@ pub fn router(state: AppState) -> Router {
             auth::origin_guard,
         ))
         .layer(DefaultBodyLimit::max(limit))
+        // Outermost: a preflight carries no token and must be answered
+        // before auth sees it.
+        .layer(tower::util::option_layer(cors))
         .with_state(state)
 }
 

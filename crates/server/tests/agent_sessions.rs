@@ -328,3 +328,45 @@ async fn repeated_prompt_ids_are_idempotent() {
     assert_eq!(started, 2, "p-fixed ran once, then the marker");
     srv.running.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_origins_get_cors_and_preflights_need_no_token() {
+    let origin = "http://app.example:5173";
+    let srv = spawn_test_server_with(|c| c.allowed_origins = vec![origin.into()]).await;
+    let pre = srv
+        .http
+        .request(reqwest::Method::OPTIONS, srv.url("/session"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, x-client-id, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(pre.status().is_success(), "{}", pre.status());
+    assert_eq!(pre.headers()["access-control-allow-origin"], origin);
+    let got = srv
+        .http
+        .get(srv.url("/session"))
+        .bearer_auth(&srv.running.token)
+        .header("origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(got.headers()["access-control-allow-origin"], origin);
+    // Other origins: no CORS grant, and refused outright.
+    let other = srv
+        .http
+        .get(srv.url("/session"))
+        .bearer_auth(&srv.running.token)
+        .header("origin", "http://other.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+    srv.running.shutdown().await.unwrap();
+}
