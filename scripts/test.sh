@@ -11,6 +11,15 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
 fi
 
+step "toolchain: Chromium (Debian) for the browser tests"
+if [ ! -x /usr/bin/chromium ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
+fi
+/usr/bin/chromium --version 2>/dev/null | head -1
+
 step "format"
 cargo fmt --all --check
 
@@ -32,8 +41,8 @@ bash npm/types/check.sh
 step "host tests (unit, property, conformance vectors)"
 cargo test --all-targets
 
-step "SDK: Node suite (vectors byte-for-byte vs native, client, connection, panics, real daemon)"
-(cd npm && SWITCHYARD_REQUIRE_DAEMON=1 SWITCHYARD_BIN="$PWD/../target/debug/switchyard" npm test)
+step "SDK: Node + Chromium suites (vectors and 10k differential sequences byte-for-byte vs native, client, connection, e2e against the real daemon, strict CSP)"
+(cd npm && SWITCHYARD_REQUIRE_DAEMON=1 SWITCHYARD_REQUIRE_BROWSER=1 SWITCHYARD_BIN="$PWD/../target/debug/switchyard" npm test)
 
 step "doc tests"
 cargo test --doc

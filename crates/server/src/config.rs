@@ -91,7 +91,8 @@ pub struct Limits {
     pub init_timeout: Duration,
     /// Heartbeat comment interval on event streams.
     pub heartbeat: Duration,
-    /// Sessions per daemon.
+    /// Live sessions per daemon (ended ones stay readable and do not
+    /// count).
     pub max_sessions: usize,
 }
 
@@ -100,8 +101,10 @@ impl Default for Limits {
         Limits {
             ring_frames: 8000,
             ring_bytes: 64 << 20,
-            queue_frames: 4096,
-            queue_bytes: 16 << 20,
+            // A burst allowance, not a memory reservation: queued frames are
+            // shared with the ring and other subscribers (one Arc each).
+            queue_frames: 65536,
+            queue_bytes: 64 << 20,
             max_subscribers: 1024,
             max_body_bytes: 10 << 20,
             prompt_queue: 16,

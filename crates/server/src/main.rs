@@ -132,8 +132,28 @@ impl Serve {
     }
 }
 
+/// Each event stream is a socket: lift the soft fd limit to the hard one so
+/// a thousand clients do not hit the common 1024 default.
+fn raise_fd_limit() {
+    #[cfg(unix)]
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                tracing::warn!("could not raise the open-file limit");
+            }
+        }
+    }
+}
+
 async fn serve(args: Serve) -> anyhow::Result<()> {
     let cfg = args.into_config()?;
+    raise_fd_limit();
     let running = switchyard_server::app::start(cfg).await?;
     // The URL carries the token so the first page load can authenticate; it
     // goes to stdout for the user, never to the log.

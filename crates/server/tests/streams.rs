@@ -105,8 +105,9 @@ async fn resuming_past_the_ring_resyncs_in_band_to_the_same_view() {
 async fn a_stalled_client_is_evicted_while_a_fast_one_gets_everything() {
     const N: usize = 60_000;
     let srv = spawn_test_server_with(|c| {
-        // The default queue (4096 frames) absorbs a fast reader's jitter;
-        // the stalled one overflows it once its socket buffers are full.
+        // 4096 frames absorb a fast reader's jitter; the stalled one
+        // overflows them once its socket buffers are full.
+        c.limits.queue_frames = 4096;
         c.limits.ring_frames = 100_000;
     })
     .await;

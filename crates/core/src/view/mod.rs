@@ -469,8 +469,9 @@ pub struct ReplayInfo {
 #[serde(rename_all = "camelCase", default)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Counters {
-    /// Frames applied (snapshots excluded: a snapshot brings the counters
-    /// of the events it summarizes).
+    /// Session events applied. Stream-control frames (snapshots included)
+    /// are not counted: they describe a client's connection, not the
+    /// session, so two clients of one session agree on this number.
     pub applied: u64,
     /// Frames of a type this build does not know.
     pub unknown_types: u64,

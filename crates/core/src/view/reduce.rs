@@ -89,9 +89,11 @@ pub fn reduce_typed(view: &mut SessionView, tf: &TypedFrame) -> Applied {
         return Applied::Gated;
     }
     let outcome = apply(view, tf);
-    // A snapshot brings its own counters (they describe the events that
-    // built it), so it does not count itself.
-    if !snapshot && outcome == Applied::Applied {
+    // `applied` counts session events only: stream-control frames describe
+    // this client's connection (a resumed client sees a `replay_complete` a
+    // never-disconnected one does not), and a snapshot brings the counters
+    // of the events that built it.
+    if !tf.event.is_stream_control() && outcome == Applied::Applied {
         view.counters.applied += 1;
     }
     outcome

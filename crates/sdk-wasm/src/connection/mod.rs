@@ -209,6 +209,13 @@ impl Connection {
             st.started = true;
         }
         wake::install_listeners(&self.inner);
+        // Report `connecting` before returning, so `status` right after
+        // `start()` is already `connecting`, never a stale `idle`.
+        let resume = self.inner.resume_from().unwrap_or(0) as f64;
+        self.inner.set_status(
+            Status::Connecting,
+            detail(&[("lastEventId", resume.into())]),
+        );
         spawn_local(stream::run(Rc::clone(&self.inner)));
         Ok(())
     }

@@ -33,19 +33,11 @@ enum Ended {
 
 /// The reconnect loop.
 pub(super) async fn run(inner: Rc<Inner>) {
-    let mut first = true;
+    // `start()` already reported `connecting`.
     loop {
         if inner.is_closed() {
             return;
         }
-        if first {
-            let resume = inner.resume_from().unwrap_or(0) as f64;
-            inner.set_status(
-                Status::Connecting,
-                detail(&[("lastEventId", resume.into())]),
-            );
-        }
-        first = false;
         let ended = connect_once(&inner).await;
         if inner.is_closed() {
             return;

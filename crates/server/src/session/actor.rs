@@ -105,7 +105,7 @@ pub(super) const REMEMBERED_RESOLUTIONS: usize = 1024;
 pub(super) struct Actor {
     pub(super) session: Arc<Session>,
     pub(super) conn: AgentConn,
-    pub(super) inbound: mpsc::UnboundedReceiver<Inbound>,
+    pub(super) inbound: mpsc::Receiver<Inbound>,
     pub(super) queue: VecDeque<QueuedPrompt>,
     pub(super) queue_limit: usize,
     pub(super) running: Option<(String, String)>,
@@ -133,7 +133,7 @@ pub(super) fn start(
     session
         .bus
         .publish(Event::SessionStarted(started).to_frame());
-    let inbound = std::mem::replace(&mut conn.inbound, mpsc::unbounded_channel().1);
+    let inbound = std::mem::replace(&mut conn.inbound, mpsc::channel(1).1);
     let actor = Actor {
         session,
         conn,

@@ -76,12 +76,19 @@ pub struct AgentConn {
     /// Process group id (the agent's pid).
     pub pgid: Option<i32>,
     /// Where `Inbound` arrives.
-    pub inbound: mpsc::UnboundedReceiver<Inbound>,
+    pub inbound: mpsc::Receiver<Inbound>,
     /// Sender for the same channel (prompt tasks report through it).
-    pub inbound_tx: mpsc::UnboundedSender<Inbound>,
+    pub inbound_tx: mpsc::Sender<Inbound>,
     /// Dropping it ends the connection's foreground.
     pub stop: Option<oneshot::Sender<()>>,
 }
+
+/// Messages from the agent waiting for the session actor. When it is full
+/// the connection's dispatch loop waits, the agent's stdout pipe fills and
+/// the agent itself blocks: a flooding agent is slowed to the pace the
+/// session can publish at, instead of the daemon buffering without bound.
+/// (Subscribers are never the brake: the bus never waits for them.)
+const INBOUND_CAPACITY: usize = 1024;
 
 /// Client capabilities we advertise. Terminals arrive with terminal
 /// sessions.
@@ -128,7 +135,7 @@ pub async fn spawn(spec: &AgentSpec, cwd: &Path, timeout: Duration) -> Result<Ag
         });
     }
 
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
     let (cx_tx, cx_rx) = oneshot::channel::<ConnectionTo<Agent>>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
 
@@ -143,7 +150,9 @@ pub async fn spawn(spec: &AgentSpec, cwd: &Path, timeout: Duration) -> Result<Ag
             .on_receive_notification(
                 async move |n: UntypedMessage, _cx| {
                     let (method, params) = n.into_parts();
-                    let _ = notif_tx.send(Inbound::Notification { method, params });
+                    let _ = notif_tx
+                        .send(Inbound::Notification { method, params })
+                        .await;
                     Ok(())
                 },
                 agent_client_protocol::on_receive_notification!(),
@@ -151,11 +160,13 @@ pub async fn spawn(spec: &AgentSpec, cwd: &Path, timeout: Duration) -> Result<Ag
             .on_receive_request(
                 async move |r: UntypedMessage, responder: Responder<Value, V1>, _cx| {
                     let (method, params) = r.into_parts();
-                    let _ = req_tx.send(Inbound::Request {
-                        method,
-                        params,
-                        responder,
-                    });
+                    let _ = req_tx
+                        .send(Inbound::Request {
+                            method,
+                            params,
+                            responder,
+                        })
+                        .await;
                     Ok(())
                 },
                 agent_client_protocol::on_receive_request!(),
@@ -164,7 +175,7 @@ pub async fn spawn(spec: &AgentSpec, cwd: &Path, timeout: Duration) -> Result<Ag
                 let _ = cx_tx.send(cx.clone());
                 tokio::select! {
                     _ = cx.incoming_closed() => {
-                        let _ = eof_tx.send(Inbound::Eof);
+                        let _ = eof_tx.send(Inbound::Eof).await;
                     }
                     _ = stop_rx => {}
                 }
@@ -245,11 +256,11 @@ pub async fn spawn(spec: &AgentSpec, cwd: &Path, timeout: Duration) -> Result<Ag
     })
 }
 
-fn spawn_waiter(mut child: Child, tx: mpsc::UnboundedSender<Inbound>) {
+fn spawn_waiter(mut child: Child, tx: mpsc::Sender<Inbound>) {
     tokio::spawn(async move {
         match child.wait().await {
             Ok(status) => {
-                let _ = tx.send(Inbound::Exited(status));
+                let _ = tx.send(Inbound::Exited(status)).await;
             }
             Err(e) => tracing::warn!("waiting for agent failed: {e}"),
         }

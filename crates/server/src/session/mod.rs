@@ -245,7 +245,14 @@ impl Registry {
         agent: Option<&str>,
         cwd: Option<PathBuf>,
     ) -> ApiResult<(Arc<Session>, ClientEntry)> {
-        if self.sessions.read().expect("sessions lock").len() >= self.config.limits.max_sessions {
+        let live = self
+            .sessions
+            .read()
+            .expect("sessions lock")
+            .values()
+            .filter(|s| s.status() == Status::Running)
+            .count();
+        if live >= self.config.limits.max_sessions {
             return Err(ApiError::new(
                 ErrorKind::SessionBusy,
                 format!(

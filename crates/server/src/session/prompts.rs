@@ -159,10 +159,12 @@ impl Actor {
         let params = json!({ "sessionId": self.conn.agent_session_id, "prompt": next.prompt });
         tokio::spawn(async move {
             let result = agent::request(&cx, "session/prompt", params).await;
-            let _ = tx.send(Inbound::PromptDone {
-                prompt_id: pid,
-                result,
-            });
+            let _ = tx
+                .send(Inbound::PromptDone {
+                    prompt_id: pid,
+                    result,
+                })
+                .await;
         });
     }
 

@@ -1,0 +1,88 @@
+// Starts the real daemon (`switchyard serve`) on 127.0.0.1:0 for the
+// end-to-end tests. Uses $SWITCHYARD_BIN, or target/{debug,release}/switchyard.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const TOKEN = 'tok';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** The daemon binary, or undefined when there is none. */
+export const daemonBin = [
+  process.env.SWITCHYARD_BIN,
+  join(repo, 'target/debug/switchyard'),
+  join(repo, 'target/release/switchyard'),
+].find((p) => p && existsSync(p));
+
+/** In CI (SWITCHYARD_REQUIRE_DAEMON=1) a missing binary fails instead of skipping. */
+export function skipWithoutDaemon() {
+  if (daemonBin) return false;
+  if (process.env.SWITCHYARD_REQUIRE_DAEMON === '1') {
+    throw new Error('no switchyard binary: build it with cargo build -p switchyard-server or set SWITCHYARD_BIN');
+  }
+  return 'no switchyard binary (cargo build -p switchyard-server)';
+}
+
+/**
+ * Starts a daemon. `options.args`: extra flags (`--ring-size 64`,
+ * `--allow-origin http://…`). Returns { url, port, pid, dataDir, workspace(),
+ * log(), stop() }; `stop()` ends the process (SIGTERM, then SIGKILL after
+ * 5 s) and resolves once it exited.
+ */
+export async function startDaemon(options = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
+  const child = spawn(
+    daemonBin,
+    ['serve', '--listen', '127.0.0.1:0', '--token', TOKEN, '--data-dir', dataDir, ...(options.args ?? [])],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SWITCHYARD_DEMO_AGENT_STATE_DIR: join(dataDir, 'demo') },
+    },
+  );
+  let log = '';
+  let out = '';
+  child.stderr.on('data', (d) => (log = (log + d).slice(-20000)));
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const url = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`daemon did not start: ${out}${log}`)), 15000);
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = out.match(/listening on (http:\/\/\S+)/);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        reject(new Error(`daemon exited (${code ?? signal}): ${out}${log}`));
+      });
+    });
+    return {
+      url,
+      port: Number(new URL(url).port),
+      pid: child.pid,
+      dataDir,
+      /** A fresh workspace directory (removed with the data dir). */
+      workspace: () => mkdtempSync(join(dataDir, 'ws-')),
+      log: () => log,
+      stop,
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
