@@ -589,8 +589,9 @@ export type ReplayInfo = {
  */
 export type Counters = {
   /**
-   * Frames applied (snapshots excluded: a snapshot brings the counters
-   * of the events it summarizes).
+   * Session events applied. Stream-control frames (snapshots included)
+   * are not counted: they describe a client's connection, not the
+   * session, so two clients of one session agree on this number.
    */
   applied: number,
   /**
