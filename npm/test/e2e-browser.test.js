@@ -9,6 +9,7 @@
 // (a failure with SWITCHYARD_REQUIRE_DAEMON=1) or without /usr/bin/chromium
 // (override with $SWITCHYARD_CHROMIUM; a failure with SWITCHYARD_REQUIRE_BROWSER=1).
 import { test } from 'node:test';
+import { CHROMIUM_ARGS, chromiumPath } from './browser/server.js';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -17,22 +18,12 @@ import { withDeadline } from './e2e/deadline.js';
 import { startStatic } from './e2e/static.js';
 import * as scenarios from './e2e/scenarios.js';
 
-const executablePath = process.env.SWITCHYARD_CHROMIUM || '/usr/bin/chromium';
+const executablePath = chromiumPath;
 if (!existsSync(executablePath) && process.env.SWITCHYARD_REQUIRE_BROWSER === '1') {
   throw new Error(`no Chromium at ${executablePath}: apt-get install -y chromium, or set SWITCHYARD_CHROMIUM`);
 }
 const skip = skipWithoutDaemon() || (!existsSync(executablePath) && `no Chromium at ${executablePath}`);
 const DEADLINE_MS = 45000;
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /**
  * Runs `body(ctx)` with a static server, a daemon allowing its origin and a

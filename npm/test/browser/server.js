@@ -70,7 +70,7 @@ export const chromiumPath = process.env.SWITCHYARD_CHROMIUM || '/usr/bin/chromiu
 
 // The flags these machines need (docs: /work/shared/TOOLCHAIN.md): no
 // sandbox as root, no GPU, and nothing that reaches for the network.
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
