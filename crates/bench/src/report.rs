@@ -132,6 +132,24 @@ impl Report {
         });
     }
 
+    /// Two target rows for a latency summary: its p50 (`label`) and its max
+    /// (`… max`), both held to `target_ms`.
+    pub fn ms_targets(&mut self, label: impl Into<String>, s: &Summary, target_ms: f64) {
+        let target = format!("≤ {target_ms} ms");
+        self.target(
+            label,
+            format!("{:.2} ms", s.p50),
+            target.clone(),
+            s.p50 <= target_ms,
+        );
+        self.target(
+            "… max",
+            format!("{:.2} ms", s.max),
+            target,
+            s.max <= target_ms,
+        );
+    }
+
     /// Adds a JSON field.
     pub fn set(&mut self, k: &str, v: impl Into<Value>) {
         self.json.insert(k.into(), v.into());

@@ -105,17 +105,10 @@ pub async fn run(bin: &Path, args: &ResumeArgs) -> Result<Report> {
     let t = Summary::of(&mut total_ms);
     let h = Summary::of(&mut headers_ms);
     let mut r = Report::new("resume");
-    r.target(
+    r.ms_targets(
         format!("request → replay_complete, {} frames, p50", args.frames),
-        format!("{:.2} ms", t.p50),
-        format!("≤ {TARGET_MS} ms"),
-        t.p50 <= TARGET_MS,
-    );
-    r.target(
-        "… max",
-        format!("{:.2} ms", t.max),
-        format!("≤ {TARGET_MS} ms"),
-        t.max <= TARGET_MS,
+        &t,
+        TARGET_MS,
     );
     r.info("… first run", format!("{first:.2} ms"));
     r.info(

@@ -75,18 +75,7 @@ pub async fn run(bin: &Path, args: &StartupArgs) -> Result<Report> {
     let l = Summary::of(&mut line_ms);
     let h = Summary::of(&mut health_ms);
     let mut r = Report::new("startup");
-    r.target(
-        "spawn → port accepts, p50",
-        format!("{:.2} ms", a.p50),
-        format!("≤ {TARGET_MS} ms"),
-        a.p50 <= TARGET_MS,
-    );
-    r.target(
-        "… max",
-        format!("{:.2} ms", a.max),
-        format!("≤ {TARGET_MS} ms"),
-        a.max <= TARGET_MS,
-    );
+    r.ms_targets("spawn → port accepts, p50", &a, TARGET_MS);
     r.info("… first run", format!("{first:.2} ms"));
     r.info(
         "spawn → \"listening\" on stdout p50 / max",
