@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::sessions::get).delete(routes::sessions::close),
         )
         .route("/session/{id}/attach", post(routes::sessions::attach))
+        .route("/session/{id}/detach", post(routes::sessions::detach))
         .route("/session/{id}/prompt", post(routes::prompts::prompt))
         .route("/session/{id}/cancel", post(routes::prompts::cancel))
         .route(

@@ -94,6 +94,9 @@ pub struct Limits {
     /// Live sessions per daemon (ended ones stay readable and do not
     /// count).
     pub max_sessions: usize,
+    /// How long a client may have no open event stream before it leaves
+    /// presence (`client_left{reason:"idle_timeout"}`).
+    pub presence_grace: Duration,
 }
 
 impl Default for Limits {
@@ -111,6 +114,7 @@ impl Default for Limits {
             init_timeout: Duration::from_secs(30),
             heartbeat: Duration::from_secs(15),
             max_sessions: 256,
+            presence_grace: Duration::from_secs(30),
         }
     }
 }

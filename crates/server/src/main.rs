@@ -82,9 +82,13 @@ struct Serve {
     /// Seconds between heartbeat comments on event streams.
     #[arg(long, default_value_t = Limits::default().heartbeat.as_secs())]
     heartbeat_secs: u64,
-    /// Sessions per daemon.
+    /// Live sessions per daemon.
     #[arg(long, default_value_t = Limits::default().max_sessions)]
     max_sessions: usize,
+    /// Seconds a client may have no open event stream before it leaves
+    /// presence.
+    #[arg(long, default_value_t = Limits::default().presence_grace.as_secs())]
+    presence_grace_secs: u64,
 }
 
 impl Serve {
@@ -127,6 +131,7 @@ impl Serve {
             init_timeout: Duration::from_millis(self.init_timeout_ms),
             heartbeat: Duration::from_secs(self.heartbeat_secs.max(1)),
             max_sessions: self.max_sessions,
+            presence_grace: Duration::from_secs(self.presence_grace_secs),
         };
         Ok(cfg)
     }

@@ -20,7 +20,7 @@ pub async fn capabilities(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "protocolVersion": switchyard_core::PROTOCOL_VERSION,
         "version": env!("CARGO_PKG_VERSION"),
-        "features": ["agent_sessions", "resume", "snapshot", "resync", "permissions", "prompt_queue"],
+        "features": ["agent_sessions", "resume", "snapshot", "resync", "permissions", "prompt_queue", "presence"],
         "eventTypes": switchyard_core::event::KNOWN_TYPES,
         "errorKinds": switchyard_core::ErrorKind::KNOWN,
         "limits": {
@@ -34,6 +34,7 @@ pub async fn capabilities(State(state): State<AppState>) -> Json<Value> {
             "initTimeoutMs": l.init_timeout.as_millis() as u64,
             "heartbeatMs": l.heartbeat.as_millis() as u64,
             "maxSessions": l.max_sessions,
+            "presenceGraceMs": l.presence_grace.as_millis() as u64,
         },
         "agents": agents,
         "defaultAgent": config.default_agent,

@@ -19,6 +19,7 @@ use super::AppState;
 use crate::bus::{BusError, Subscription};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientId, query_param};
+use crate::session::presence::StreamGuard;
 
 /// Suggested reconnect delay sent in the `retry:` preamble.
 const RETRY: Duration = Duration::from_millis(1000);
@@ -38,15 +39,18 @@ fn resume_point(headers: &HeaderMap, query: Option<&str>) -> ApiResult<Option<u6
     }
 }
 
-fn frames(sub: Subscription) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+fn frames(
+    sub: Subscription,
+    guard: StreamGuard,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let preamble = stream::once(async { Ok(SseEvent::default().retry(RETRY)) });
-    let body = stream::unfold(sub, |mut sub| async move {
+    let body = stream::unfold((sub, guard), |(mut sub, guard)| async move {
         let out = sub.next().await?;
         let mut ev = SseEvent::default().event(&out.kind).data(&*out.json);
         if let Some(id) = out.id {
             ev = ev.id(id.to_string());
         }
-        Some((Ok(ev), sub))
+        Some((Ok(ev), (sub, guard)))
     });
     preamble.chain(body)
 }
@@ -60,7 +64,8 @@ pub async fn events(
     uri: axum::http::Uri,
 ) -> ApiResult<Response> {
     let session = state.registry.get(&id)?;
-    session.client(client.as_deref())?;
+    // Held by the stream: the client stays present while it is open.
+    let guard = session.stream_opened(client.as_deref())?;
     let resume = resume_point(&headers, uri.query())?;
     let sub = session.bus.subscribe(resume).map_err(|e| match e {
         BusError::TooManySubscribers { limit } => ApiError::new(
@@ -71,7 +76,8 @@ pub async fn events(
         .retry_after(5),
     })?;
     let heartbeat = state.registry.config().limits.heartbeat;
-    let sse = Sse::new(frames(sub)).keep_alive(KeepAlive::new().interval(heartbeat).text("ping"));
+    let sse =
+        Sse::new(frames(sub, guard)).keep_alive(KeepAlive::new().interval(heartbeat).text("ping"));
     let mut resp = sse.into_response();
     let h = resp.headers_mut();
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));

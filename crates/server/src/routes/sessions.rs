@@ -141,6 +141,19 @@ pub async fn attach(
     })))
 }
 
+/// Detaches the calling client (any role): `client_left{reason:"detached"}`.
+pub async fn detach(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ClientId(client): ClientId,
+) -> ApiResult<Json<Value>> {
+    let session = state.registry.get(&id)?;
+    let entry = session.detach(client.as_deref())?;
+    Ok(Json(
+        json!({ "sessionId": session.id, "clientId": entry.client_id, "detached": true }),
+    ))
+}
+
 /// Closes the session (control only): the agent's process group is ended
 /// and `session_closed` is published.
 pub async fn close(

@@ -10,6 +10,7 @@ pub mod actor;
 pub mod agent;
 pub mod fs;
 mod permissions;
+pub mod presence;
 mod prompts;
 mod provenance;
 
@@ -20,8 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::RngCore;
 use serde::Serialize;
-use switchyard_core::event::ClientJoined;
-use switchyard_core::{ErrorKind, Event, Role};
+use switchyard_core::{ErrorKind, Role};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::{Bus, BusConfig};
@@ -81,39 +81,19 @@ pub struct Session {
     pub cwd: PathBuf,
     /// Creation time (ms).
     pub created_at: u64,
+    /// How long a client may go without an open event stream before it is
+    /// dropped from presence.
+    pub presence_grace: std::time::Duration,
     /// The agent's pid (also its process group id).
     pub agent_pid: Option<i32>,
     /// The event bus (and server-side view).
     pub bus: Bus,
-    clients: Mutex<BTreeMap<String, ClientEntry>>,
+    clients: Mutex<BTreeMap<String, presence::Slot>>,
     status: Mutex<Status>,
     commands: mpsc::UnboundedSender<Command>,
 }
 
 impl Session {
-    /// Attaches a client and announces it.
-    pub fn attach(&self, role: Role, name: Option<String>) -> ClientEntry {
-        let entry = ClientEntry {
-            client_id: new_id("c"),
-            role: role.clone(),
-            name: name.clone(),
-            attached_at: now_ms(),
-        };
-        self.clients
-            .lock()
-            .expect("clients lock")
-            .insert(entry.client_id.clone(), entry.clone());
-        self.bus.publish(
-            Event::ClientJoined(ClientJoined {
-                client_id: entry.client_id.clone(),
-                role,
-                name,
-            })
-            .to_frame(),
-        );
-        entry
-    }
-
     /// The client named by `X-Client-Id`, or the matching error.
     pub fn client(&self, client_id: Option<&str>) -> ApiResult<ClientEntry> {
         let Some(id) = client_id.filter(|s| !s.is_empty()) else {
@@ -127,7 +107,7 @@ impl Session {
             .lock()
             .expect("clients lock")
             .get(id)
-            .cloned()
+            .map(|slot| slot.entry.clone())
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorKind::UnknownClient,
@@ -160,7 +140,7 @@ impl Session {
             .lock()
             .expect("clients lock")
             .values()
-            .cloned()
+            .map(|slot| slot.entry.clone())
             .collect();
         v.sort_by_key(|c| c.attached_at);
         v
@@ -306,6 +286,7 @@ impl Registry {
             agent: agent_name.clone(),
             cwd: cwd.clone(),
             created_at: now_ms(),
+            presence_grace: limits.presence_grace,
             agent_pid: conn.pgid,
             bus,
             clients: Mutex::new(BTreeMap::new()),
