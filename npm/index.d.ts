@@ -239,6 +239,13 @@ export interface VoteResult {
 }
 
 /** `DELETE /session/{id}`. */
+/** `POST /session/{id}/detach`. */
+export interface Detached {
+  sessionId: string;
+  clientId: string;
+  detached: true;
+}
+
 export interface ClosedSession {
   sessionId: string;
   status: 'running' | 'died' | 'closed';
@@ -291,6 +298,11 @@ export class Client {
   choose(sessionId: string, requestId: string, optionId: string): Promise<VoteResult>;
   /** Same as `choose` (reads better for an allow option). */
   allow(sessionId: string, requestId: string, optionId: string): Promise<VoteResult>;
+  /**
+   * `POST /session/{id}/detach`: leaves the session (every client sees
+   * `client_left{reason:"detached"}`); the daemon forgets this client id.
+   */
+  detach(sessionId: string): Promise<Detached>;
   /** `DELETE /session/{id}`: closes the session. */
   closeSession(sessionId: string): Promise<ClosedSession>;
   /**

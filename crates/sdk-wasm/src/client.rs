@@ -291,6 +291,12 @@ impl Client {
         self.choose(id, request_id, option_id)
     }
 
+    /// `POST /session/{id}/detach`: leaves the session
+    /// (`client_left{reason:"detached"}`); the daemon forgets this client id.
+    pub fn detach(&self, id: &str) -> Result<Promise, JsValue> {
+        self.call("POST", session_path(id, "/detach"), Some(id), None, same)
+    }
+
     /// `DELETE /session/{id}`: closes the session.
     #[wasm_bindgen(js_name = closeSession)]
     pub fn close_session(&self, id: &str) -> Result<Promise, JsValue> {
