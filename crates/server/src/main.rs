@@ -34,7 +34,7 @@ struct Serve {
     /// Data directory (token; later the journal). Default: $XDG_DATA_HOME/switchyard.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Use this token instead of <data-dir>/token.
+    /// Use this token instead of the one in DATA_DIR/token.
     #[arg(
         long,
         env = "SWITCHYARD_TOKEN",
@@ -52,7 +52,7 @@ struct Serve {
     /// The agent used when a session names none.
     #[arg(long, default_value = "demo")]
     default_agent: String,
-    /// Origins allowed to call the API cross-origin (e.g. https://app.example). Repeatable.
+    /// Origins allowed to call the API cross-origin, such as a VS Code webview's. Repeatable.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
     /// Frames kept per session for resume.
