@@ -141,14 +141,18 @@ pub async fn run(bin: &Path, args: &FloodArgs) -> Result<Report> {
         .collect();
 
     let agents = daemon::children(d.pid);
-    let cpu0 = (
-        daemon::cpu_secs(d.pid).unwrap_or(0.0),
-        agents
-            .iter()
-            .filter_map(|p| daemon::cpu_secs(*p))
-            .sum::<f64>(),
-        daemon::self_cpu_secs(),
-    );
+    // CPU seconds so far: (daemon, its agents, this bench's clients).
+    let cpu_sample = || {
+        (
+            daemon::cpu_secs(d.pid).unwrap_or(0.0),
+            agents
+                .iter()
+                .filter_map(|p| daemon::cpu_secs(*p))
+                .sum::<f64>(),
+            daemon::self_cpu_secs(),
+        )
+    };
+    let cpu0 = cpu_sample();
     let syscw0 = daemon::write_syscalls(d.pid).unwrap_or(0);
     let t0 = Instant::now();
     let t0_epoch_ms = crate::latency::now_epoch_ms();
@@ -178,14 +182,7 @@ pub async fn run(bin: &Path, args: &FloodArgs) -> Result<Report> {
             args.clients
         ),
     }
-    let cpu1 = (
-        daemon::cpu_secs(d.pid).unwrap_or(0.0),
-        agents
-            .iter()
-            .filter_map(|p| daemon::cpu_secs(*p))
-            .sum::<f64>(),
-        daemon::self_cpu_secs(),
-    );
+    let cpu1 = cpu_sample();
     let syscw = daemon::write_syscalls(d.pid).unwrap_or(0) - syscw0;
     let timeline = sampler.stop().await;
     let peak_rss = daemon::status_kb(d.pid, "VmHWM").unwrap_or(0);

@@ -67,14 +67,7 @@ async fn observers_cannot_mutate_anything() {
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {err}");
         assert_eq!(err["error"]["kind"], "role_forbidden", "{path}");
     }
-    let (status, err) = srv
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/session/{sid}"),
-            Some(&o),
-            None,
-        )
-        .await;
+    let (status, err) = srv.close(&sid, &o).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(err["error"]["kind"], "role_forbidden");
     // ...but may watch.

@@ -10,8 +10,8 @@ use serde_json::json;
 use switchyard_server::config::AgentSpec;
 
 fn pid_alive(pid: i64) -> bool {
-    // A zombie still has a /proc entry; count it as gone only once reaped
-    // or when its state is Z... we require it reaped.
+    // A zombie keeps its /proc entry, so this only turns false once the
+    // process has been reaped.
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
@@ -94,14 +94,7 @@ async fn close_publishes_session_closed_once_and_ends_the_agent() {
     s.next().await;
     srv.prompt(&sid, &a, "/write x.txt never").await;
     s.until_kind("permission_request").await;
-    let (st, _) = srv
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/session/{sid}"),
-            Some(&a),
-            None,
-        )
-        .await;
+    let (st, _) = srv.close(&sid, &a).await;
     assert_eq!(st, StatusCode::OK);
     // The pending permission is cancelled before the session closes.
     let resolved = s.until_kind("permission_resolved").await;
@@ -117,14 +110,7 @@ async fn close_publishes_session_closed_once_and_ends_the_agent() {
     }
     assert!(!pid_alive(pid), "agent {pid} is gone (and reaped)");
     assert!(!srv.workspace.path().join("x.txt").exists());
-    let (st, err) = srv
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/session/{sid}"),
-            Some(&a),
-            None,
-        )
-        .await;
+    let (st, err) = srv.close(&sid, &a).await;
     assert_eq!(st, StatusCode::CONFLICT, "{err}");
     srv.running.shutdown().await.unwrap();
 }

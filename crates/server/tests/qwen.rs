@@ -258,15 +258,7 @@ impl Qwen {
             !alive.is_empty(),
             "qwen should be running before the close (is the HOME marker right?)"
         );
-        let (status, body) = self
-            .srv
-            .send(
-                reqwest::Method::DELETE,
-                &format!("/session/{sid}"),
-                Some(client),
-                None,
-            )
-            .await;
+        let (status, body) = self.srv.close(sid, client).await;
         assert_eq!(status, StatusCode::OK, "DELETE /session/{sid}: {body}");
         assert_eq!(body["status"], "closed", "{body}");
         let closed = stream.until_kind("session_closed").await;

@@ -101,6 +101,17 @@ impl TestServer {
         self.send(reqwest::Method::GET, path, client, None).await
     }
 
+    /// `DELETE /session/{id}` as `client`.
+    pub async fn close(&self, session: &str, client: &str) -> (StatusCode, Value) {
+        self.send(
+            reqwest::Method::DELETE,
+            &format!("/session/{session}"),
+            Some(client),
+            None,
+        )
+        .await
+    }
+
     /// Creates a demo-agent session in the test workspace: (sessionId, clientId).
     pub async fn create_session(&self) -> (String, String) {
         let (status, body) = self
