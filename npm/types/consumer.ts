@@ -139,6 +139,7 @@ const HTTP_STATUS = {
   protocol_error: 502,
   agent_exited: 502,
   prompt_deadline_exceeded: 504,
+  request_timeout: 504,
   path_outside_workspace: 403,
   symlink_escape: 403,
   file_too_large: 413,

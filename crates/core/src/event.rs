@@ -335,6 +335,11 @@ pub struct PermissionAlreadyResolved {
 pub struct ModelSwitched {
     /// The model now in use.
     pub model_id: String,
+    /// The agent's config options after the switch, raw, when it speaks
+    /// config options (so the one event carries the whole new state).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub config_options: Option<Vec<Value>>,
 }
 
 /// `model_switch_failed`: a requested switch did not take effect.
@@ -367,6 +372,11 @@ pub struct ApprovalModeChanged {
     pub persisted: bool,
     /// `session` or `workspace`.
     pub scope: String,
+    /// The agent's config options after the change, raw, when it reports
+    /// modes as a config option.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub config_options: Option<Vec<Value>>,
 }
 
 /// `client_joined`.
@@ -649,6 +659,7 @@ impl Event {
             }
             "model_switched" => Event::ModelSwitched(ModelSwitched {
                 model_id: req_str(m, "modelId", p)?.to_string(),
+                config_options: opt_object_array(m, "configOptions", p)?,
             }),
             "model_switch_failed" => Event::ModelSwitchFailed(ModelSwitchFailed {
                 requested_model_id: req_str(m, "requestedModelId", p)?.to_string(),
@@ -660,6 +671,7 @@ impl Event {
                 next: req_str(m, "next", p)?.to_string(),
                 persisted: opt_bool(m, "persisted", p)?.unwrap_or(false),
                 scope: opt_str(m, "scope", p)?.unwrap_or("session").to_string(),
+                config_options: opt_object_array(m, "configOptions", p)?,
             }),
             "client_joined" => Event::ClientJoined(ClientJoined {
                 client_id: req_str(m, "clientId", p)?.to_string(),

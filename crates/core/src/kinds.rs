@@ -124,6 +124,8 @@ open_enum! {
         AgentExited = "agent_exited",
         /// A prompt or request ran past its deadline.
         PromptDeadlineExceeded = "prompt_deadline_exceeded",
+        /// The agent did not answer a request (model or mode change) in time.
+        RequestTimeout = "request_timeout",
         /// A path resolves outside the session's workspace.
         PathOutsideWorkspace = "path_outside_workspace",
         /// A symlink leads outside the workspace.

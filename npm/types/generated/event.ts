@@ -224,6 +224,11 @@ export type ModelSwitched = {
    * The model now in use.
    */
   modelId: string,
+  /**
+   * The agent's config options after the switch, raw, when it speaks
+   * config options (so the one event carries the whole new state).
+   */
+  configOptions?: Array<JsonValue>,
 };
 
 /**
@@ -264,6 +269,11 @@ export type ApprovalModeChanged = {
    * `session` or `workspace`.
    */
   scope: string,
+  /**
+   * The agent's config options after the change, raw, when it reports
+   * modes as a config option.
+   */
+  configOptions?: Array<JsonValue>,
 };
 
 /**

@@ -34,6 +34,7 @@ export type KnownErrorKind =
   | "protocol_error"
   | "agent_exited"
   | "prompt_deadline_exceeded"
+  | "request_timeout"
   | "path_outside_workspace"
   | "symlink_escape"
   | "file_too_large"

@@ -211,6 +211,9 @@ fn apply(view: &mut SessionView, tf: &TypedFrame) -> Applied {
             resolve_pending(view, &r.request_id, "already_resolved", None, None);
         }
         Event::ModelSwitched(m) => {
+            if let Some(opts) = &m.config_options {
+                apply_config_options(view, opts);
+            }
             view.model.current_model_id = Some(m.model_id.clone());
             view.model.last_switch_error = None;
         }
@@ -222,6 +225,9 @@ fn apply(view: &mut SessionView, tf: &TypedFrame) -> Applied {
             });
         }
         Event::ApprovalModeChanged(m) => {
+            if let Some(opts) = &m.config_options {
+                apply_config_options(view, opts);
+            }
             view.mode.current_mode_id = Some(m.next.clone());
             view.mode.persisted = m.persisted;
             view.mode.scope = Some(m.scope.clone());
