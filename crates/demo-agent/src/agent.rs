@@ -32,7 +32,13 @@ pub(crate) struct Shared {
     client_terminal: AtomicBool,
     exit_hook: Option<ExitHook>,
     crash: Mutex<Option<Crash>>,
+    /// `/hold`: model and mode change requests wait here, unanswered and
+    /// unapplied, until `/release` (`None` = answer at once).
+    held: Mutex<Option<Vec<Held>>>,
 }
+
+/// A configuration request whose handling `/hold` put off.
+type Held = Box<dyn FnOnce() -> AcpResult + Send>;
 
 /// A simulated crash that did not end the process (no exit hook, or a hook
 /// that returned).
@@ -55,7 +61,47 @@ impl Shared {
             client_terminal: AtomicBool::new(false),
             exit_hook,
             crash: Mutex::new(None),
+            held: Mutex::new(None),
         }
+    }
+
+    /// Handles a configuration request now, or later when `/hold` is on.
+    fn run_or_hold(&self, handle: impl FnOnce() -> AcpResult + Send + 'static) -> AcpResult {
+        let mut held = self.held.lock().expect("held lock");
+        match held.as_mut() {
+            Some(list) => {
+                list.push(Box::new(handle));
+                Ok(())
+            }
+            None => {
+                drop(held);
+                handle()
+            }
+        }
+    }
+
+    /// `/hold`: from now on, configuration requests wait for `/release`.
+    pub(crate) fn hold(&self) {
+        self.held
+            .lock()
+            .expect("held lock")
+            .get_or_insert_with(Vec::new);
+    }
+
+    /// `/release`: handles every held request, oldest first, and stops
+    /// holding. Returns how many there were.
+    pub(crate) fn release(&self) -> AcpResult<usize> {
+        let held = self
+            .held
+            .lock()
+            .expect("held lock")
+            .take()
+            .unwrap_or_default();
+        let n = held.len();
+        for handle in held {
+            handle()?;
+        }
+        Ok(n)
     }
 
     pub(crate) fn client_has_terminal(&self) -> bool {
@@ -146,19 +192,23 @@ pub(crate) async fn serve(shared: Arc<Shared>, transport: impl ConnectTo<Agent>)
         )
         .on_receive_request(
             async move |request: SetSessionModeRequest, responder, cx| {
-                set_mode(&on_set_mode, request, responder, &cx)
+                let shared = on_set_mode.clone();
+                on_set_mode.run_or_hold(move || set_mode(&shared, request, responder, &cx))
             },
             agent_client_protocol::on_receive_request!(),
         )
         .on_receive_request(
             async move |request: SetSessionConfigOptionRequest, responder, cx| {
-                set_config_option(&on_set_config, request, responder, &cx)
+                let shared = on_set_config.clone();
+                on_set_config
+                    .run_or_hold(move || set_config_option(&shared, request, responder, &cx))
             },
             agent_client_protocol::on_receive_request!(),
         )
         .on_receive_request(
             async move |request: SetSessionModelRequest, responder, cx| {
-                set_model(&on_set_model, request, responder, &cx)
+                let shared = on_set_model.clone();
+                on_set_model.run_or_hold(move || set_model(&shared, request, responder, &cx))
             },
             agent_client_protocol::on_receive_request!(),
         )

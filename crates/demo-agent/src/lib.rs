@@ -20,7 +20,8 @@
 //!   invalid params), switch, notify (`current_mode_update` or
 //!   `config_option_update`) and answer.
 //! - **Prompts** are slash commands (`/echo`, `/write`, `/flood`, `/slow`,
-//!   `/crash`, `/mode`, `/model`, `/plan`, `/think`, `/run`); anything else
+//!   `/crash`, `/mode`, `/model`, `/plan`, `/think`, `/run`, and `/hold`,
+//!   `/release`, `/state` for testing configuration races); anything else
 //!   gets "You said: …". Each turn runs in a task of its own, so the
 //!   dispatch loop stays free for `session/cancel` and for the client's
 //!   answers to the agent's own requests (permission, file writes,

@@ -76,6 +76,24 @@ impl Turn {
             Some(("plan", _)) => self.plan()?,
             Some(("think", _)) => self.think()?,
             Some(("run", args)) => self.run_command(args.trim()).await?,
+            Some(("hold", _)) => {
+                self.shared.hold();
+                self.say("Holding model and mode changes until /release.")?;
+                StopReason::EndTurn
+            }
+            Some(("release", _)) => {
+                let n = self.shared.release()?;
+                self.say(&format!("Released {n} held change(s)."))?;
+                StopReason::EndTurn
+            }
+            Some(("state", _)) => {
+                self.say(&format!(
+                    "mode={} model={}",
+                    self.session.mode(),
+                    self.session.model()
+                ))?;
+                StopReason::EndTurn
+            }
             _ => {
                 self.say("You said: ")?;
                 self.say(text)?;

@@ -34,7 +34,7 @@ pub(crate) const MODELS: [(&str, &str, &str); 2] = [
 pub(crate) const MODEL_CONFIG_ID: &str = "model";
 
 /// Slash commands, as `(name, description, input hint)`.
-const COMMANDS: [(&str, &str, Option<&str>); 10] = [
+const COMMANDS: [(&str, &str, Option<&str>); 13] = [
     (
         "echo",
         "Stream the text back in several chunks",
@@ -73,6 +73,17 @@ const COMMANDS: [(&str, &str, Option<&str>); 10] = [
         "Run a shell command in a client terminal",
         Some("shell command"),
     ),
+    (
+        "hold",
+        "Hold model and mode change requests unanswered until /release (to test timeouts)",
+        None,
+    ),
+    (
+        "release",
+        "Apply and answer held model and mode changes",
+        None,
+    ),
+    ("state", "Report the current mode and model", None),
 ];
 
 pub(crate) fn is_mode(id: &str) -> bool {

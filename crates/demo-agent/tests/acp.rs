@@ -106,7 +106,8 @@ async fn new_session_offers_modes_models_and_commands() {
         .await;
     let names: Vec<_> = commands.iter().map(|c| c.name.as_str()).collect();
     for expected in [
-        "echo", "write", "flood", "slow", "crash", "mode", "model", "plan", "think", "run",
+        "echo", "write", "flood", "slow", "crash", "mode", "model", "plan", "think", "run", "hold",
+        "release", "state",
     ] {
         assert!(
             names.contains(&expected),
