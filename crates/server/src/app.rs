@@ -66,6 +66,11 @@ pub fn router(state: AppState) -> Router {
         .route("/session/{id}/detach", post(routes::sessions::detach))
         .route("/session/{id}/prompt", post(routes::prompts::prompt))
         .route("/session/{id}/cancel", post(routes::prompts::cancel))
+        .route("/session/{id}/model", post(routes::settings::model))
+        .route(
+            "/session/{id}/approval-mode",
+            post(routes::settings::approval_mode),
+        )
         .route(
             "/session/{id}/permission/{request_id}",
             post(routes::permissions::vote),

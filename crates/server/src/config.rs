@@ -65,8 +65,41 @@ pub struct Config {
     pub default_agent: String,
     /// Extra origins allowed to make cross-origin requests.
     pub allowed_origins: Vec<String>,
+    /// Who may answer permission requests, unless a session says otherwise.
+    pub permission_policy: PermissionPolicy,
     /// Limits.
     pub limits: Limits,
+}
+
+/// Who may answer a session's permission requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PermissionPolicy {
+    /// The first valid vote from any control client wins.
+    #[default]
+    FirstResponder,
+    /// Only the client whose prompt caused the request may answer (any
+    /// control client may when no prompt caused it or its client has left).
+    Designated,
+}
+
+impl PermissionPolicy {
+    /// Parses `first-responder` / `designated`.
+    pub fn parse(s: &str) -> Option<PermissionPolicy> {
+        match s {
+            "first-responder" => Some(PermissionPolicy::FirstResponder),
+            "designated" => Some(PermissionPolicy::Designated),
+            _ => None,
+        }
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermissionPolicy::FirstResponder => "first-responder",
+            PermissionPolicy::Designated => "designated",
+        }
+    }
 }
 
 /// Bounds on memory, time and fan-out. Defaults are documented in
@@ -97,6 +130,11 @@ pub struct Limits {
     /// How long a client may have no open event stream before it leaves
     /// presence (`client_left{reason:"idle_timeout"}`).
     pub presence_grace: Duration,
+    /// How long a model or approval-mode change may wait for the agent.
+    pub change_timeout: Duration,
+    /// How long a permission request may stay unanswered before it
+    /// resolves as cancelled; `None` waits forever.
+    pub permission_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -115,6 +153,8 @@ impl Default for Limits {
             heartbeat: Duration::from_secs(15),
             max_sessions: 256,
             presence_grace: Duration::from_secs(30),
+            change_timeout: Duration::from_secs(10),
+            permission_timeout: None,
         }
     }
 }
@@ -143,6 +183,7 @@ impl Config {
             agents,
             default_agent: "demo".into(),
             allowed_origins: Vec::new(),
+            permission_policy: PermissionPolicy::default(),
             limits: Limits::default(),
         }
     }

@@ -102,7 +102,7 @@ pub fn status_for(kind: &ErrorKind) -> StatusCode {
         BinaryFile => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         PromptQueueFull => StatusCode::TOO_MANY_REQUESTS,
         MissingBinary | AuthRequired | ProtocolError | AgentExited => StatusCode::BAD_GATEWAY,
-        InitTimeout | PromptDeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        InitTimeout | PromptDeadlineExceeded | RequestTimeout => StatusCode::GATEWAY_TIMEOUT,
         IoError | Internal | Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -16,12 +16,14 @@
 //! - [`bus`] — the per-session event bus: ids, the server-side view
 //!   (`switchyard-core`'s reducer), the replay ring, and per-subscriber
 //!   queues with backpressure.
+//! - [`defaults`] — per-workspace defaults (the persisted approval mode).
 //! - [`error`] — one error type mapped to `{"error":{"kind","message","hint"}}`.
 
 pub mod app;
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod defaults;
 pub mod error;
 pub mod extract;
 pub mod routes;

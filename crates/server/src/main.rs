@@ -89,6 +89,18 @@ struct Serve {
     /// presence.
     #[arg(long, default_value_t = Limits::default().presence_grace.as_secs())]
     presence_grace_secs: u64,
+    /// Who may answer permission requests: `first-responder` (any control
+    /// client; the first valid vote wins) or `designated` (only the client
+    /// whose prompt caused the request). Sessions may override it.
+    #[arg(long, default_value = "first-responder", value_parser = ["first-responder", "designated"])]
+    permission_policy: String,
+    /// Seconds a permission request may wait for a vote before it resolves
+    /// as cancelled. Default: wait forever.
+    #[arg(long)]
+    permission_timeout_secs: Option<u64>,
+    /// Milliseconds a model or approval-mode change may wait for the agent.
+    #[arg(long, default_value_t = Limits::default().change_timeout.as_millis() as u64)]
+    change_timeout_ms: u64,
 }
 
 impl Serve {
@@ -112,6 +124,8 @@ impl Serve {
         }
         cfg.default_agent = self.default_agent;
         cfg.allowed_origins = self.allow_origins;
+        cfg.permission_policy = config::PermissionPolicy::parse(&self.permission_policy)
+            .ok_or_else(|| anyhow::anyhow!("--permission-policy {:?}", self.permission_policy))?;
         cfg.token = match (self.token, self.token_file) {
             (Some(t), _) => Some(t),
             (None, Some(f)) => Some(
@@ -132,6 +146,11 @@ impl Serve {
             heartbeat: Duration::from_secs(self.heartbeat_secs.max(1)),
             max_sessions: self.max_sessions,
             presence_grace: Duration::from_secs(self.presence_grace_secs),
+            change_timeout: Duration::from_millis(self.change_timeout_ms.max(1)),
+            permission_timeout: self
+                .permission_timeout_secs
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
         };
         Ok(cfg)
     }

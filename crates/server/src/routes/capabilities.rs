@@ -20,7 +20,8 @@ pub async fn capabilities(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "protocolVersion": switchyard_core::PROTOCOL_VERSION,
         "version": env!("CARGO_PKG_VERSION"),
-        "features": ["agent_sessions", "resume", "snapshot", "resync", "permissions", "prompt_queue", "presence"],
+        "features": ["agent_sessions", "resume", "snapshot", "resync", "permissions", "prompt_queue", "presence", "model", "approval_mode", "permission_policies"],
+        "permissionPolicy": config.permission_policy,
         "eventTypes": switchyard_core::event::KNOWN_TYPES,
         "errorKinds": switchyard_core::ErrorKind::KNOWN,
         "limits": {
@@ -35,6 +36,8 @@ pub async fn capabilities(State(state): State<AppState>) -> Json<Value> {
             "heartbeatMs": l.heartbeat.as_millis() as u64,
             "maxSessions": l.max_sessions,
             "presenceGraceMs": l.presence_grace.as_millis() as u64,
+            "changeTimeoutMs": l.change_timeout.as_millis() as u64,
+            "permissionTimeoutMs": l.permission_timeout.map(|t| t.as_millis() as u64),
         },
         "agents": agents,
         "defaultAgent": config.default_agent,

@@ -6,6 +6,7 @@ pub mod health;
 pub mod permissions;
 pub mod prompts;
 pub mod sessions;
+pub mod settings;
 
 use std::sync::Arc;
 

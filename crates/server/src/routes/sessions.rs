@@ -11,9 +11,10 @@ use switchyard_core::{ErrorKind, Role};
 
 use super::AppState;
 use crate::auth::Grant;
+use crate::config::PermissionPolicy;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientId, JsonBody};
-use crate::session::{Command, Session};
+use crate::session::{AgentSessionOptions, Command, Session};
 
 /// `POST /session` body.
 #[derive(Debug, Deserialize)]
@@ -25,6 +26,9 @@ pub struct CreateSession {
     pub cwd: Option<PathBuf>,
     /// `agent` (default).
     pub kind: Option<String>,
+    /// `first-responder` or `designated`; the daemon's policy when absent.
+    #[serde(rename = "permissionPolicy")]
+    pub permission_policy: Option<String>,
 }
 
 /// `POST /session/{id}/attach` body.
@@ -55,6 +59,7 @@ fn summary(s: &Session) -> Value {
         "cwd": s.cwd,
         "createdAt": s.created_at,
         "agentPid": s.agent_pid,
+        "permissionPolicy": s.permission_policy,
         "status": s.status(),
         "lastEventId": last_event_id,
         "epoch": s.bus.epoch(),
@@ -89,9 +94,20 @@ pub async fn create(
                 .hint("kind must be \"agent\""));
         }
     }
+    let permission_policy = match body.permission_policy.as_deref() {
+        None => None,
+        Some(p) => Some(PermissionPolicy::parse(p).ok_or_else(|| {
+            ApiError::invalid(format!("unknown permission policy {p:?}"))
+                .hint("permissionPolicy must be \"first-responder\" or \"designated\"")
+        })?),
+    };
     let (session, creator) = state
         .registry
-        .create_agent_session(body.agent.as_deref(), body.cwd)
+        .create_agent_session(AgentSessionOptions {
+            agent: body.agent,
+            cwd: body.cwd,
+            permission_policy,
+        })
         .await?;
     let mut out = summary(&session);
     out["clientId"] = creator.client_id.into();

@@ -21,7 +21,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::agent::{self, AgentConn, Inbound};
 use super::provenance::stamp_provenance;
+use super::settings::{Axis, Settings};
 use super::{Session, Status, fs};
+use crate::config::PermissionPolicy;
+use crate::defaults::WorkspaceDefaults;
 use crate::error::{ApiError, ApiResult};
 
 /// Requests from HTTP handlers.
@@ -54,6 +57,26 @@ pub enum Command {
         /// ACP outcome object.
         outcome: Value,
         /// The resolved outcome.
+        reply: oneshot::Sender<ApiResult<Value>>,
+    },
+    /// Switch the model.
+    SetModel {
+        /// Who asked.
+        client_id: String,
+        /// The model id.
+        model_id: String,
+        /// `{sessionId, modelId}` with the model now in use.
+        reply: oneshot::Sender<ApiResult<Value>>,
+    },
+    /// Switch the approval mode.
+    SetMode {
+        /// Who asked.
+        client_id: String,
+        /// The mode id.
+        mode: String,
+        /// Make it the workspace's default.
+        persist: bool,
+        /// `{sessionId, mode, persisted}` with the mode now in effect.
         reply: oneshot::Sender<ApiResult<Value>>,
     },
     /// Close the session.
@@ -93,6 +116,26 @@ pub(super) struct PendingPermission {
     pub(super) responder: Responder<Value, V1>,
     pub(super) options: Vec<PermissionOption>,
     pub(super) prompt_id: Option<String>,
+    /// The client whose prompt caused the request.
+    pub(super) originator: Option<String>,
+}
+
+/// Deadlines the actor set itself; they come back through its own channel.
+#[derive(Debug)]
+pub(super) enum Timer {
+    /// A model or mode change's deadline.
+    Change { axis: Axis, seq: u64 },
+    /// A permission request's deadline (`--permission-timeout-secs`).
+    Permission { request_id: String },
+}
+
+/// How a session's actor is set up.
+pub(super) struct ActorConfig {
+    pub(super) queue_limit: usize,
+    pub(super) change_timeout: Duration,
+    pub(super) permission_timeout: Option<Duration>,
+    pub(super) permission_policy: PermissionPolicy,
+    pub(super) defaults: Arc<WorkspaceDefaults>,
 }
 
 /// How long a closed/shut-down agent gets before its group is SIGKILLed.
@@ -119,6 +162,15 @@ pub(super) struct Actor {
     pub(super) eof: bool,
     pub(super) exit: Option<std::process::ExitStatus>,
     pub(super) ended: bool,
+    /// The agent's model, mode and config options, and the change lanes.
+    pub(super) settings: Settings,
+    pub(super) change_timeout: Duration,
+    pub(super) permission_timeout: Option<Duration>,
+    pub(super) permission_policy: PermissionPolicy,
+    pub(super) defaults: Arc<WorkspaceDefaults>,
+    /// Why persisting the last announced mode failed, for its caller.
+    pub(super) last_persist_error: Option<String>,
+    timers: mpsc::UnboundedSender<Timer>,
 }
 
 /// Starts the actor for a freshly created session and publishes
@@ -127,19 +179,21 @@ pub(super) fn start(
     session: Arc<Session>,
     mut conn: AgentConn,
     commands: mpsc::UnboundedReceiver<Command>,
-    queue_limit: usize,
+    config: ActorConfig,
 ) {
     let started = session_started(&session, &conn.new_session);
     session
         .bus
         .publish(Event::SessionStarted(started).to_frame());
+    let settings = Settings::from_new_session(&conn.new_session);
     let inbound = std::mem::replace(&mut conn.inbound, mpsc::channel(1).1);
+    let (timers, timer_rx) = mpsc::unbounded_channel();
     let actor = Actor {
         session,
         conn,
         inbound,
         queue: VecDeque::new(),
-        queue_limit,
+        queue_limit: config.queue_limit,
         running: None,
         lost_turn: false,
         seen_prompts: VecDeque::new(),
@@ -150,8 +204,15 @@ pub(super) fn start(
         eof: false,
         exit: None,
         ended: false,
+        settings,
+        change_timeout: config.change_timeout,
+        permission_timeout: config.permission_timeout,
+        permission_policy: config.permission_policy,
+        defaults: config.defaults,
+        last_persist_error: None,
+        timers,
     };
-    tokio::spawn(actor.run(commands));
+    tokio::spawn(actor.run(commands, timer_rx));
 }
 
 /// Seeds the view from the agent's `session/new` answer: modes, models
@@ -202,7 +263,11 @@ fn session_started(session: &Session, new_session: &Value) -> SessionStarted {
 }
 
 impl Actor {
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut timers: mpsc::UnboundedReceiver<Timer>,
+    ) {
         // An ending that is waiting for the other half (EOF or exit status).
         let mut settle_deadline: Option<tokio::time::Instant> = None;
         loop {
@@ -223,6 +288,7 @@ impl Actor {
                         break;
                     }
                 },
+                Some(timer) = timers.recv() => self.on_timer(timer),
                 _ = async { tokio::time::sleep_until(deadline.unwrap()).await }, if deadline.is_some() => {
                     // EOF without exit (or exit without EOF) for too long:
                     // finish the ending with what we know.
@@ -273,6 +339,25 @@ impl Actor {
         self.running.as_ref().map(|(p, c)| (p.as_str(), c.as_str()))
     }
 
+    /// Delivers `timer` back to this actor after `after`.
+    pub(super) fn timer_after(&self, after: Duration, timer: Timer) {
+        let tx = self.timers.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = tx.send(timer);
+        });
+    }
+
+    fn on_timer(&mut self, timer: Timer) {
+        if self.ended {
+            return;
+        }
+        match timer {
+            Timer::Change { axis, seq } => self.on_change_timeout(axis, seq),
+            Timer::Permission { request_id } => self.on_permission_timeout(&request_id),
+        }
+    }
+
     // ---- agent side ----
 
     fn on_inbound(&mut self, msg: Inbound) {
@@ -290,12 +375,17 @@ impl Actor {
                 responder,
             } => self.on_agent_request(&method, params, responder),
             Inbound::PromptDone { prompt_id, result } => self.on_prompt_done(prompt_id, result),
+            Inbound::ChangeDone { axis, seq, result } => self.on_change_done(axis, seq, result),
             Inbound::Eof => self.eof = true,
             Inbound::Exited(status) => self.exit = Some(status),
         }
     }
 
     fn on_session_update(&mut self, mut params: Value) {
+        // Model and mode reports become one promoted event each (or none).
+        if self.on_config_update(&params["update"]) {
+            return;
+        }
         if let Some(obj) = params.as_object_mut() {
             // The agent's own session id means nothing to our clients.
             obj.remove("sessionId");
@@ -307,7 +397,7 @@ impl Actor {
         // arrive during one.
         let session_level = matches!(
             params["update"]["sessionUpdate"].as_str(),
-            Some("available_commands_update" | "current_mode_update" | "config_option_update")
+            Some("available_commands_update")
         );
         let prompt = self
             .running_prompt()
@@ -378,6 +468,17 @@ impl Actor {
             } => {
                 let _ = reply.send(self.vote(&client_id, &request_id, outcome));
             }
+            Command::SetModel {
+                client_id,
+                model_id,
+                reply,
+            } => self.request_change(Axis::Model, client_id, model_id, false, reply),
+            Command::SetMode {
+                client_id,
+                mode,
+                persist,
+                reply,
+            } => self.request_change(Axis::Mode, client_id, mode, persist, reply),
             Command::Close { client_id, reply } => {
                 self.finish_queue();
                 self.cancel_pending_permissions();
@@ -499,6 +600,9 @@ fn reply_ended(cmd: Command, id: &str) {
         Command::Prompt { reply, .. } => drop(reply.send(Err(err()))),
         Command::Cancel { reply, .. } => drop(reply.send(Err(err()))),
         Command::Vote { reply, .. } => drop(reply.send(Err(err()))),
+        Command::SetModel { reply, .. } | Command::SetMode { reply, .. } => {
+            drop(reply.send(Err(err())))
+        }
         Command::Close { reply, .. } | Command::Shutdown { reply } => drop(reply.send(Ok(()))),
     }
 }

@@ -50,6 +50,15 @@ pub enum Inbound {
         /// Answer it with this, now or later.
         responder: Responder<Value, V1>,
     },
+    /// The agent answered a model or mode change (in wire order).
+    ChangeDone {
+        /// Which axis.
+        axis: super::settings::Axis,
+        /// Which change.
+        seq: u64,
+        /// The agent's answer.
+        result: Result<Value, agent_client_protocol::Error>,
+    },
     /// Our `session/prompt` finished.
     PromptDone {
         /// Which prompt.
@@ -254,6 +263,65 @@ pub async fn spawn(spec: &AgentSpec, cwd: &Path, timeout: Duration) -> Result<Ag
         inbound_tx: tx,
         stop: Some(stop_tx),
     })
+}
+
+impl AgentConn {
+    /// Sends a request whose answer must keep its place among the agent's
+    /// notifications: the answer is pushed into the inbound channel from
+    /// inside the connection's dispatch loop (ordered consumption), so a
+    /// notification the agent wrote after its answer cannot overtake it.
+    pub fn send_ordered(
+        &self,
+        method: &str,
+        params: Value,
+        wrap: impl FnOnce(Result<Value, agent_client_protocol::Error>) -> Inbound + Send + 'static,
+    ) {
+        let tx = self.inbound_tx.clone();
+        let sent = UntypedMessage::new(method, params).and_then(|msg| {
+            self.cx
+                .send_request(msg)
+                .on_receiving_result(async move |result| {
+                    let _ = tx.send(wrap(result)).await;
+                    Ok(())
+                })
+        });
+        if let Err(e) = sent {
+            // The connection is gone; the session's ending (or the change's
+            // deadline) answers the caller.
+            tracing::debug!("{method} not sent: {e}");
+        }
+    }
+}
+
+/// Starts a new session in the workspace's persisted approval mode, when
+/// the agent offers it and is not already in it. The answer is folded into
+/// the `session/new` answer, so the session's first event already says so.
+/// Failing to apply it is logged, not fatal: the session starts in the
+/// agent's own mode.
+pub async fn apply_default_mode(conn: &mut AgentConn, mode: &str, timeout: Duration) {
+    let Some(modes) = conn.new_session.get_mut("modes").filter(|m| m.is_object()) else {
+        return;
+    };
+    let offered = modes["availableModes"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|m| m["id"] == mode));
+    if !offered || modes["currentModeId"] == mode {
+        return;
+    }
+    let req = request(
+        &conn.cx,
+        "session/set_mode",
+        json!({ "sessionId": conn.agent_session_id, "modeId": mode }),
+    );
+    match tokio::time::timeout(timeout, req).await {
+        Ok(Ok(_)) => {
+            if let Some(modes) = conn.new_session.get_mut("modes") {
+                modes["currentModeId"] = mode.into();
+            }
+        }
+        Ok(Err(e)) => tracing::warn!("workspace default mode {mode:?} not applied: {}", e.message),
+        Err(_) => tracing::warn!("workspace default mode {mode:?} not applied: no answer in time"),
+    }
 }
 
 fn spawn_waiter(mut child: Child, tx: mpsc::Sender<Inbound>) {

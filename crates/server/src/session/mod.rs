@@ -13,6 +13,7 @@ mod permissions;
 pub mod presence;
 mod prompts;
 mod provenance;
+pub mod settings;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -25,7 +26,8 @@ use switchyard_core::{ErrorKind, Role};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::{Bus, BusConfig};
-use crate::config::Config;
+use crate::config::{Config, PermissionPolicy};
+use crate::defaults::WorkspaceDefaults;
 use crate::error::{ApiError, ApiResult};
 
 pub use actor::Command;
@@ -86,6 +88,8 @@ pub struct Session {
     pub presence_grace: std::time::Duration,
     /// The agent's pid (also its process group id).
     pub agent_pid: Option<i32>,
+    /// Who may answer permission requests.
+    pub permission_policy: PermissionPolicy,
     /// The event bus (and server-side view).
     pub bus: Bus,
     clients: Mutex<BTreeMap<String, presence::Slot>>,
@@ -179,13 +183,26 @@ impl Session {
 /// Every session this daemon runs.
 pub struct Registry {
     config: Config,
+    defaults: Arc<WorkspaceDefaults>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
+}
+
+/// What `POST /session` may choose for an agent session.
+#[derive(Debug, Default)]
+pub struct AgentSessionOptions {
+    /// Configured agent name (the default agent when `None`).
+    pub agent: Option<String>,
+    /// Workspace (the daemon's working directory when `None`).
+    pub cwd: Option<PathBuf>,
+    /// Overrides the daemon's permission policy.
+    pub permission_policy: Option<PermissionPolicy>,
 }
 
 impl Registry {
     /// An empty registry.
     pub fn new(config: Config) -> Registry {
         Registry {
+            defaults: Arc::new(WorkspaceDefaults::load(&config.data_dir)),
             config,
             sessions: RwLock::new(HashMap::new()),
         }
@@ -222,9 +239,14 @@ impl Registry {
     /// Starts an agent session and attaches its creator as control.
     pub async fn create_agent_session(
         &self,
-        agent: Option<&str>,
-        cwd: Option<PathBuf>,
+        options: AgentSessionOptions,
     ) -> ApiResult<(Arc<Session>, ClientEntry)> {
+        let AgentSessionOptions {
+            agent,
+            cwd,
+            permission_policy,
+        } = options;
+        let agent = agent.as_deref();
         let live = self
             .sessions
             .read()
@@ -271,8 +293,12 @@ impl Registry {
             )));
         }
 
-        let conn = agent::spawn(spec, &cwd, self.config.limits.init_timeout).await?;
+        let mut conn = agent::spawn(spec, &cwd, self.config.limits.init_timeout).await?;
+        if let Some(mode) = self.defaults.approval_mode(&cwd) {
+            agent::apply_default_mode(&mut conn, &mode, self.config.limits.init_timeout).await;
+        }
         let limits = &self.config.limits;
+        let permission_policy = permission_policy.unwrap_or(self.config.permission_policy);
         let bus = Bus::new(BusConfig {
             ring_frames: limits.ring_frames,
             ring_bytes: limits.ring_bytes,
@@ -288,12 +314,24 @@ impl Registry {
             created_at: now_ms(),
             presence_grace: limits.presence_grace,
             agent_pid: conn.pgid,
+            permission_policy,
             bus,
             clients: Mutex::new(BTreeMap::new()),
             status: Mutex::new(Status::Running),
             commands: tx,
         });
-        actor::start(session.clone(), conn, rx, limits.prompt_queue);
+        actor::start(
+            session.clone(),
+            conn,
+            rx,
+            actor::ActorConfig {
+                queue_limit: limits.prompt_queue,
+                change_timeout: limits.change_timeout,
+                permission_timeout: limits.permission_timeout,
+                permission_policy,
+                defaults: self.defaults.clone(),
+            },
+        );
         let creator = session.attach(Role::Control, None);
         self.sessions
             .write()

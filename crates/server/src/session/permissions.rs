@@ -14,7 +14,8 @@ use switchyard_core::event::{
     PermissionResolved,
 };
 
-use super::actor::{Actor, PendingPermission, REMEMBERED_RESOLUTIONS};
+use super::actor::{Actor, PendingPermission, REMEMBERED_RESOLUTIONS, Timer};
+use crate::config::PermissionPolicy;
 use crate::error::{ApiError, ApiResult};
 
 impl Actor {
@@ -46,14 +47,31 @@ impl Actor {
             originator.as_deref(),
             prompt_id.as_deref(),
         );
+        if let Some(after) = self.permission_timeout {
+            self.timer_after(
+                after,
+                Timer::Permission {
+                    request_id: request_id.clone(),
+                },
+            );
+        }
         self.pending.insert(
             request_id,
             PendingPermission {
                 responder,
                 options,
                 prompt_id,
+                originator,
             },
         );
+    }
+
+    /// Nobody voted in time: the request resolves as cancelled, no voter.
+    pub(super) fn on_permission_timeout(&mut self, request_id: &str) {
+        if self.pending.contains_key(request_id) {
+            tracing::info!(session = %self.session.id, %request_id, "permission request timed out");
+            self.resolve(request_id, PermissionOutcome::Cancelled, None);
+        }
     }
 
     pub(super) fn vote(
@@ -82,6 +100,19 @@ impl Actor {
                 format!("no pending permission request {request_id}"),
             ));
         };
+        if self.permission_policy == PermissionPolicy::Designated
+            && let Some(orig) = p.originator.as_deref()
+            && orig != client_id
+            // A designated client that has left cannot answer; then anyone
+            // may, rather than leave the agent waiting forever.
+            && self.session.client(Some(orig)).is_ok()
+        {
+            return Err(ApiError::new(
+                ErrorKind::RoleForbidden,
+                format!("only {orig}, whose prompt caused request {request_id}, may answer it"),
+            )
+            .hint("this session uses the \"designated\" permission policy"));
+        }
         let outcome = parse_outcome(&outcome)?;
         if let PermissionOutcome::Selected { option_id } = &outcome
             && !p.options.iter().any(|o| &o.option_id == option_id)
