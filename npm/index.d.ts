@@ -5,6 +5,7 @@
 // here; the classes below are the WebAssembly SDK.
 
 import type {
+  ApprovalMode,
   ContentBlock,
   ErrorKind,
   Frame,
@@ -178,6 +179,7 @@ export interface SessionSummary {
   cwd: string;
   createdAt: number;
   agentPid: number | null;
+  permissionPolicy: PermissionPolicy;
   status: 'running' | 'died' | 'closed';
   lastEventId: number;
   epoch: string;
@@ -206,6 +208,34 @@ export interface CreateSessionOptions {
   cwd?: string;
   /** `agent` (default). */
   kind?: string;
+  /**
+   * Who may answer this session's permission requests (default: the
+   * daemon's `--permission-policy`): `first-responder` — any control
+   * client, the first valid vote wins; `designated` — only the client whose
+   * prompt caused the request (anyone once that client has left).
+   */
+  permissionPolicy?: PermissionPolicy;
+}
+
+/** See `CreateSessionOptions.permissionPolicy`. */
+export type PermissionPolicy = 'first-responder' | 'designated';
+
+/** `POST /session/{id}/model`. */
+export interface ModelChanged {
+  sessionId: string;
+  /** The model the agent reports once the switch settled. */
+  modelId: string | null;
+}
+
+/** `POST /session/{id}/approval-mode`. */
+export interface ApprovalModeSet {
+  sessionId: string;
+  /** The mode the agent reports once the change settled. */
+  mode: string | null;
+  /** It became the workspace's default for new sessions. */
+  persisted: boolean;
+  /** Set when `persist` was asked for but saving it failed. */
+  persistError?: string;
 }
 
 /** `POST /session/{id}/attach`. */
@@ -298,6 +328,21 @@ export class Client {
   choose(sessionId: string, requestId: string, optionId: string): Promise<VoteResult>;
   /** Same as `choose` (reads better for an allow option). */
   allow(sessionId: string, requestId: string, optionId: string): Promise<VoteResult>;
+  /**
+   * `POST /session/{id}/model` (control only): switches the model. Every
+   * connection sees exactly one `model_switched` (or `model_switch_failed`);
+   * resolves with the model the agent reports. Unknown ids reject with
+   * `invalid_model` (the hint lists the allowed ones); an agent that does
+   * not answer within the daemon's change timeout rejects with
+   * `request_timeout`.
+   */
+  setModel(sessionId: string, modelId: string): Promise<ModelChanged>;
+  /**
+   * `POST /session/{id}/approval-mode` (control only): switches the
+   * approval mode; with `persist`, new sessions in this workspace start in
+   * it. Every connection sees exactly one `approval_mode_changed`.
+   */
+  setApprovalMode(sessionId: string, mode: ApprovalMode | string, persist?: boolean): Promise<ApprovalModeSet>;
   /**
    * `POST /session/{id}/detach`: leaves the session (every client sees
    * `client_left{reason:"detached"}`); the daemon forgets this client id.

@@ -160,13 +160,13 @@ impl Client {
         self.call("GET", "/capabilities".into(), None, None, same)
     }
 
-    /// `POST /session` with `{agent?, cwd?, kind?}`; remembers the issued client
+    /// `POST /session` with `{agent?, cwd?, kind?, permissionPolicy?}`; remembers the issued client
     /// id (the creator is attached as `control`).
     #[wasm_bindgen(js_name = createSession)]
     pub fn create_session(&self, options: JsValue) -> Result<Promise, JsValue> {
         panic::guard()?;
         let body = Object::new();
-        for key in ["agent", "cwd", "kind"] {
+        for key in ["agent", "cwd", "kind", "permissionPolicy"] {
             if let Some(v) = js::opt_string(&options, key)? {
                 js::set(&body, key, &JsValue::from_str(&v));
             }
@@ -289,6 +289,50 @@ impl Client {
     /// Same as `choose`: votes for an (allowing) option.
     pub fn allow(&self, id: &str, request_id: &str, option_id: &str) -> Result<Promise, JsValue> {
         self.choose(id, request_id, option_id)
+    }
+
+    /// `POST /session/{id}/model`: switches the model. Resolves with
+    /// `{sessionId, modelId}` — the model the agent reports once the switch
+    /// settled, which another client may already have changed again.
+    #[wasm_bindgen(js_name = setModel)]
+    pub fn set_model(&self, id: &str, model_id: &str) -> Result<Promise, JsValue> {
+        panic::guard()?;
+        let body = Object::new();
+        js::set(&body, "modelId", &JsValue::from_str(model_id));
+        self.call(
+            "POST",
+            session_path(id, "/model"),
+            Some(id),
+            Some(to_json(&body)?),
+            same,
+        )
+    }
+
+    /// `POST /session/{id}/approval-mode`: switches the approval mode;
+    /// `persist` also makes it the workspace's default for new sessions.
+    /// Resolves with `{sessionId, mode, persisted}`.
+    #[wasm_bindgen(js_name = setApprovalMode)]
+    pub fn set_approval_mode(
+        &self,
+        id: &str,
+        mode: &str,
+        persist: Option<bool>,
+    ) -> Result<Promise, JsValue> {
+        panic::guard()?;
+        let body = Object::new();
+        js::set(&body, "mode", &JsValue::from_str(mode));
+        js::set(
+            &body,
+            "persist",
+            &JsValue::from_bool(persist.unwrap_or(false)),
+        );
+        self.call(
+            "POST",
+            session_path(id, "/approval-mode"),
+            Some(id),
+            Some(to_json(&body)?),
+            same,
+        )
     }
 
     /// `POST /session/{id}/detach`: leaves the session
