@@ -12,7 +12,8 @@ import { until } from './helpers.js';
 /** Two clients on one new session, each with a started connection. */
 async function twoClients(d, roleB) {
   const a = new Client({ baseUrl: d.url, token: TOKEN });
-  const created = await a.createSession({ cwd: d.workspace() });
+  const workspace = d.workspace();
+  const created = await a.createSession({ cwd: workspace });
   const { sessionId } = created;
   const b = new Client({ baseUrl: d.url, token: TOKEN });
   await b.attach(sessionId, roleB);
@@ -30,7 +31,7 @@ async function twoClients(d, roleB) {
     c.start();
     return c;
   });
-  return { a, b, sessionId, views, frames, connections };
+  return { a, b, sessionId, workspace, views, frames, connections };
 }
 
 test('a vote from client B resolves client A\'s request, naming both', { skip: skipWithoutDaemon() }, async () => {
@@ -38,7 +39,7 @@ test('a vote from client B resolves client A\'s request, naming both', { skip: s
   let s;
   try {
     s = await twoClients(d, 'control');
-    const { a, b, sessionId, views } = s;
+    const { a, b, sessionId, workspace, views } = s;
     await a.prompt(sessionId, '/write notes.txt hello');
     await until(() => views[1].state().permissions.pending.length === 1, 10000, 'B sees the card');
     const [card] = views[1].state().permissions.pending;
@@ -55,7 +56,7 @@ test('a vote from client B resolves client A\'s request, naming both', { skip: s
       assert.equal(r.voterClientId, b.clientIdFor(sessionId));
       assert.equal(r.originatorClientId, a.clientIdFor(sessionId));
     }
-    assert.equal(await readFile(join(d.workspace(), 'notes.txt'), 'utf8'), 'hello');
+    assert.equal(await readFile(join(workspace, 'notes.txt'), 'utf8'), 'hello');
   } finally {
     s?.connections.forEach((c) => c.close());
     await d.stop();
