@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use switchyard_server::config::{self, AgentSpec, Config, Limits};
 
+mod token_cli;
+
 #[derive(Parser)]
 #[command(
     name = "switchyard",
@@ -24,6 +26,9 @@ enum Cmd {
     Serve(Box<Serve>),
     /// Run the built-in demo ACP agent on stdin/stdout.
     DemoAgent,
+    /// Manage extra API tokens (e.g. read-only ones) in the data dir.
+    #[command(subcommand)]
+    Token(token_cli::TokenCmd),
 }
 
 #[derive(Args)]
@@ -190,5 +195,6 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(serve(args))
         }
         Cmd::DemoAgent => Ok(rt.block_on(switchyard_demo_agent::run_stdio())?),
+        Cmd::Token(cmd) => token_cli::run(cmd),
     }
 }
