@@ -67,6 +67,9 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Limits.
     pub limits: Limits,
+    /// Directories whose workspaces agents may write in (through
+    /// `fs/write_text_file`); empty means the daemon's working directory.
+    pub trusted_roots: Vec<PathBuf>,
 }
 
 /// Bounds on memory, time and fan-out. Defaults are documented in
@@ -97,6 +100,10 @@ pub struct Limits {
     /// How long a client may have no open event stream before it leaves
     /// presence (`client_left{reason:"idle_timeout"}`).
     pub presence_grace: Duration,
+    /// Largest file an agent may read through `fs/read_text_file`.
+    pub max_read_bytes: u64,
+    /// Largest content an agent may write through `fs/write_text_file`.
+    pub max_write_bytes: u64,
 }
 
 impl Default for Limits {
@@ -115,6 +122,8 @@ impl Default for Limits {
             heartbeat: Duration::from_secs(15),
             max_sessions: 256,
             presence_grace: Duration::from_secs(30),
+            max_read_bytes: 10 << 20,
+            max_write_bytes: 10 << 20,
         }
     }
 }
@@ -144,6 +153,7 @@ impl Config {
             default_agent: "demo".into(),
             allowed_origins: Vec::new(),
             limits: Limits::default(),
+            trusted_roots: Vec::new(),
         }
     }
 }

@@ -94,6 +94,16 @@ struct Serve {
     /// presence.
     #[arg(long, default_value_t = Limits::default().presence_grace.as_secs())]
     presence_grace_secs: u64,
+    /// Largest file (bytes) an agent may read through the daemon.
+    #[arg(long, default_value_t = Limits::default().max_read_bytes)]
+    max_read_bytes: u64,
+    /// Largest content (bytes) an agent may write through the daemon.
+    #[arg(long, default_value_t = Limits::default().max_write_bytes)]
+    max_write_bytes: u64,
+    /// A directory whose workspaces agents may write in; others are
+    /// read-only for agents. Repeatable. Default: the working directory.
+    #[arg(long = "trusted-root", value_name = "DIR")]
+    trusted_roots: Vec<PathBuf>,
 }
 
 impl Serve {
@@ -137,7 +147,15 @@ impl Serve {
             heartbeat: Duration::from_secs(self.heartbeat_secs.max(1)),
             max_sessions: self.max_sessions,
             presence_grace: Duration::from_secs(self.presence_grace_secs),
+            max_read_bytes: self.max_read_bytes,
+            max_write_bytes: self.max_write_bytes,
         };
+        for root in &self.trusted_roots {
+            if !root.is_dir() {
+                anyhow::bail!("--trusted-root {}: not a directory", root.display());
+            }
+        }
+        cfg.trusted_roots = self.trusted_roots;
         Ok(cfg)
     }
 }

@@ -35,6 +35,8 @@ pub async fn capabilities(State(state): State<AppState>) -> Json<Value> {
             "heartbeatMs": l.heartbeat.as_millis() as u64,
             "maxSessions": l.max_sessions,
             "presenceGraceMs": l.presence_grace.as_millis() as u64,
+            "maxReadBytes": l.max_read_bytes,
+            "maxWriteBytes": l.max_write_bytes,
         },
         "agents": agents,
         "defaultAgent": config.default_agent,

@@ -88,6 +88,8 @@ pub struct Session {
     pub agent_pid: Option<i32>,
     /// The event bus (and server-side view).
     pub bus: Bus,
+    /// The agent's confined file access.
+    pub fs: fs::Workspace,
     clients: Mutex<BTreeMap<String, presence::Slot>>,
     status: Mutex<Status>,
     commands: mpsc::UnboundedSender<Command>,
@@ -180,15 +182,27 @@ impl Session {
 pub struct Registry {
     config: Config,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
+    fs: Arc<fs::FsPolicy>,
 }
 
 impl Registry {
     /// An empty registry.
     pub fn new(config: Config) -> Registry {
+        let fs = Arc::new(fs::FsPolicy::new(
+            config.limits.max_read_bytes,
+            config.limits.max_write_bytes,
+            trusted_roots(&config.trusted_roots),
+        ));
         Registry {
             config,
             sessions: RwLock::new(HashMap::new()),
+            fs,
         }
+    }
+
+    /// Daemon-wide file-access policy for agents.
+    pub fn fs_policy(&self) -> &Arc<fs::FsPolicy> {
+        &self.fs
     }
 
     /// The daemon's configuration.
@@ -289,6 +303,7 @@ impl Registry {
             presence_grace: limits.presence_grace,
             agent_pid: conn.pgid,
             bus,
+            fs: self.fs.workspace(cwd.clone()),
             clients: Mutex::new(BTreeMap::new()),
             status: Mutex::new(Status::Running),
             commands: tx,
@@ -315,4 +330,25 @@ impl Registry {
         });
         futures::future::join_all(waits).await;
     }
+}
+
+/// The trusted roots, canonical; the working directory when none are
+/// configured. A root that cannot be resolved is left out (and logged):
+/// trusting less is the safe side.
+fn trusted_roots(configured: &[PathBuf]) -> Vec<PathBuf> {
+    let roots = if configured.is_empty() {
+        std::env::current_dir().into_iter().collect()
+    } else {
+        configured.to_vec()
+    };
+    roots
+        .iter()
+        .filter_map(|r| match std::fs::canonicalize(r) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!("trusted root {} ignored: {e}", r.display());
+                None
+            }
+        })
+        .collect()
 }

@@ -39,6 +39,9 @@ pub async fn spawn_test_server_with(tweak: impl FnOnce(&mut Config)) -> TestServ
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut config = Config::new(addr, dir.path().to_path_buf());
     config.agents.insert("demo".into(), demo_agent());
+    // Agents may write in the test workspace (the default trusted root is
+    // the daemon's working directory, which a temp dir is not under).
+    config.trusted_roots = vec![workspace.path().to_path_buf()];
     tweak(&mut config);
     let running = app::start(config).await.unwrap();
     TestServer {
