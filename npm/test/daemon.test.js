@@ -20,7 +20,9 @@ const bin = [
 
 async function startDaemon() {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-sdk-e2e-'));
-  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--token', 'tok', '--data-dir', dataDir], {
+  // Workspaces are made under the data dir, which agents may write in.
+  const args = ['serve', '--listen', '127.0.0.1:0', '--token', 'tok', '--data-dir', dataDir, '--trusted-root', dataDir];
+  const child = spawn(bin, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SWITCHYARD_DEMO_AGENT_STATE_DIR: join(dataDir, 'demo') },
   });
@@ -65,7 +67,7 @@ test('real daemon: echo, observers, permissions, errors, close', { skip: !bin &&
   const daemon = await startDaemon();
   const conns = [];
   try {
-    const workspace = mkdtempSync(join(tmpdir(), 'switchyard-sdk-ws-'));
+    const workspace = mkdtempSync(join(daemon.dataDir, 'ws-'));
     const control = new Client({ baseUrl: daemon.url, token: 'tok' });
     assert.equal((await control.health()).status, 'ok');
     assert.equal((await control.capabilities()).protocolVersion, 1);

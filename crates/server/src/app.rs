@@ -148,7 +148,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
-    let auth = Auth::new(token.clone(), addr, config.allowed_origins.clone());
+    let auth = Auth::new(token.clone(), addr, config.allowed_origins.clone())
+        .with_tokens(Arc::new(crate::tokens::TokenStore::open(&config.data_dir)));
     let registry = Arc::new(Registry::new(config));
     let app = router(AppState {
         registry: registry.clone(),

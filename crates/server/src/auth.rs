@@ -9,6 +9,12 @@
 //!   rebinding) sends its own name as Host and is refused.
 //! - A browser request carrying `Origin` must come from this daemon's own
 //!   origin or one allowed by `--allow-origin`.
+//! - Extra tokens from `switchyard token create` ([`crate::tokens`]) are
+//!   accepted too. A read-only one grants [`Grant { read_only: true }`]
+//!   and is refused, here and once for all routes, every request that could
+//!   change anything: any method but GET/HEAD, except attaching (as
+//!   observer: the attach route checks the role) and detaching oneself.
+//!   Routes added later are covered without doing anything.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -16,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use rand::RngCore;
@@ -25,6 +31,7 @@ use switchyard_core::ErrorKind;
 
 use crate::error::ApiError;
 use crate::extract::query_param;
+use crate::tokens::TokenStore;
 
 /// What a request's credentials allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +46,7 @@ pub struct Auth {
     token: Arc<str>,
     allowed_hosts: Arc<[String]>,
     allowed_origins: Arc<[String]>,
+    tokens: Option<Arc<TokenStore>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -61,7 +69,7 @@ pub fn load_or_create_token(data_dir: &Path) -> std::io::Result<String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    std::fs::create_dir_all(data_dir)?;
+    crate::tokens::ensure_data_dir(data_dir)?;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -111,13 +119,23 @@ impl Auth {
                 .into_iter()
                 .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
                 .collect(),
+            tokens: None,
         }
     }
 
-    /// Checks a presented token.
+    /// Also accepts the tokens in `store`.
+    pub fn with_tokens(mut self, store: Arc<TokenStore>) -> Auth {
+        self.tokens = Some(store);
+        self
+    }
+
+    /// Checks a presented token: the primary one, then the stored ones.
     pub fn check_token(&self, presented: &str) -> Option<Grant> {
         let ok: bool = presented.as_bytes().ct_eq(self.token.as_bytes()).into();
-        ok.then_some(Grant { read_only: false })
+        if ok {
+            return Some(Grant { read_only: false });
+        }
+        self.tokens.as_ref()?.check(presented)
     }
 
     fn host_allowed(&self, host: &str) -> bool {
@@ -181,10 +199,33 @@ pub async fn require_token(
             .hint("send Authorization: Bearer <token>; the token is in <data-dir>/token"));
     };
     let Some(grant) = auth.check_token(&presented) else {
-        return Err(ApiError::new(ErrorKind::Unauthorized, "wrong token"));
+        return Err(ApiError::new(ErrorKind::Unauthorized, "wrong token")
+            .hint("the token may have been revoked; see `switchyard token list`"));
     };
+    if grant.read_only && !read_only_may(req.method(), req.uri().path()) {
+        return Err(ApiError::new(
+            ErrorKind::RoleForbidden,
+            format!(
+                "a read-only token cannot {} {}",
+                req.method(),
+                req.uri().path()
+            ),
+        )
+        .hint("read-only tokens may read, attach as observer, and detach"));
+    }
     req.extensions_mut().insert(grant);
     Ok(next.run(req).await)
+}
+
+/// What a read-only token may do: read anything, attach (the route allows
+/// only `observer` for it) and detach. Deny by default, so a route added
+/// later is closed to read-only tokens until listed here.
+fn read_only_may(method: &Method, path: &str) -> bool {
+    if method == Method::GET || method == Method::HEAD {
+        return true;
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    method == Method::POST && matches!(segments.as_slice(), ["session", _, "attach" | "detach"])
 }
 
 #[cfg(test)]
@@ -226,5 +267,40 @@ mod tests {
         assert!(a.check_token("t").is_some());
         assert!(a.check_token("u").is_none());
         assert!(a.check_token("").is_none());
+    }
+
+    #[test]
+    fn read_only_tokens_may_only_read_attach_and_detach() {
+        assert!(read_only_may(&Method::GET, "/session/s_1/events"));
+        assert!(read_only_may(&Method::GET, "/session"));
+        assert!(read_only_may(&Method::POST, "/session/s_1/attach"));
+        assert!(read_only_may(&Method::POST, "/session/s_1/detach"));
+        for (m, p) in [
+            (Method::POST, "/session"),
+            (Method::POST, "/session/s_1/prompt"),
+            (Method::POST, "/session/s_1/cancel"),
+            (Method::POST, "/session/s_1/permission/r_1"),
+            (Method::POST, "/session/s_1/model"),
+            (Method::POST, "/session/s_1/approval-mode"),
+            (Method::POST, "/session/s_1/input"),
+            (Method::POST, "/terminals/kill-all"),
+            (Method::DELETE, "/session/s_1"),
+            (Method::PUT, "/session/s_1/attach"),
+            (Method::POST, "/session/s_1/attach/x"),
+        ] {
+            assert!(!read_only_may(&m, p), "{m} {p}");
+        }
+    }
+
+    #[test]
+    fn stored_tokens_are_accepted_with_their_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(TokenStore::open(dir.path()));
+        let (_, ro) = store.create(None, true).unwrap();
+        let a =
+            Auth::new("primary".into(), "127.0.0.1:1".parse().unwrap(), vec![]).with_tokens(store);
+        assert_eq!(a.check_token("primary"), Some(Grant { read_only: false }));
+        assert_eq!(a.check_token(&ro), Some(Grant { read_only: true }));
+        assert_eq!(a.check_token("other"), None);
     }
 }

@@ -69,6 +69,9 @@ pub struct Config {
     pub permission_policy: PermissionPolicy,
     /// Limits.
     pub limits: Limits,
+    /// Directories whose workspaces agents may write in (through
+    /// `fs/write_text_file`); empty means the daemon's working directory.
+    pub trusted_roots: Vec<PathBuf>,
 }
 
 /// Who may answer a session's permission requests.
@@ -135,6 +138,10 @@ pub struct Limits {
     /// How long a permission request may stay unanswered before it
     /// resolves as cancelled; `None` waits forever.
     pub permission_timeout: Option<Duration>,
+    /// Largest file an agent may read through `fs/read_text_file`.
+    pub max_read_bytes: u64,
+    /// Largest content an agent may write through `fs/write_text_file`.
+    pub max_write_bytes: u64,
 }
 
 impl Default for Limits {
@@ -155,6 +162,8 @@ impl Default for Limits {
             presence_grace: Duration::from_secs(30),
             change_timeout: Duration::from_secs(10),
             permission_timeout: None,
+            max_read_bytes: 10 << 20,
+            max_write_bytes: 10 << 20,
         }
     }
 }
@@ -185,6 +194,7 @@ impl Config {
             allowed_origins: Vec::new(),
             permission_policy: PermissionPolicy::default(),
             limits: Limits::default(),
+            trusted_roots: Vec::new(),
         }
     }
 }

@@ -9,7 +9,8 @@
 //!   shutdown; [`app::start`] is also what tests use (port 0).
 //! - [`routes`] — one module per resource (`/session`, `/prompt`,
 //!   `/permission`, `/events`, ...).
-//! - [`auth`] — token, Host and Origin checks.
+//! - [`auth`] — token, Host and Origin checks; [`tokens`] — extra
+//!   (e.g. read-only) tokens, stored hashed.
 //! - [`session`] — the registry, each session's shared handle, and the
 //!   per-session actor that owns the agent connection ([`session::agent`]),
 //!   the prompt queue and pending permissions.
@@ -28,3 +29,4 @@ pub mod error;
 pub mod extract;
 pub mod routes;
 pub mod session;
+pub mod tokens;

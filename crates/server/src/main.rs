@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use switchyard_server::config::{self, AgentSpec, Config, Limits};
 
+mod token_cli;
+
 #[derive(Parser)]
 #[command(
     name = "switchyard",
@@ -24,6 +26,9 @@ enum Cmd {
     Serve(Box<Serve>),
     /// Run the built-in demo ACP agent on stdin/stdout.
     DemoAgent,
+    /// Manage extra API tokens (e.g. read-only ones) in the data dir.
+    #[command(subcommand)]
+    Token(token_cli::TokenCmd),
 }
 
 #[derive(Args)]
@@ -101,6 +106,16 @@ struct Serve {
     /// Milliseconds a model or approval-mode change may wait for the agent.
     #[arg(long, default_value_t = Limits::default().change_timeout.as_millis() as u64)]
     change_timeout_ms: u64,
+    /// Largest file (bytes) an agent may read through the daemon.
+    #[arg(long, default_value_t = Limits::default().max_read_bytes)]
+    max_read_bytes: u64,
+    /// Largest content (bytes) an agent may write through the daemon.
+    #[arg(long, default_value_t = Limits::default().max_write_bytes)]
+    max_write_bytes: u64,
+    /// A directory whose workspaces agents may write in; others are
+    /// read-only for agents. Repeatable. Default: the working directory.
+    #[arg(long = "trusted-root", value_name = "DIR")]
+    trusted_roots: Vec<PathBuf>,
 }
 
 impl Serve {
@@ -151,7 +166,15 @@ impl Serve {
                 .permission_timeout_secs
                 .filter(|s| *s > 0)
                 .map(Duration::from_secs),
+            max_read_bytes: self.max_read_bytes,
+            max_write_bytes: self.max_write_bytes,
         };
+        for root in &self.trusted_roots {
+            if !root.is_dir() {
+                anyhow::bail!("--trusted-root {}: not a directory", root.display());
+            }
+        }
+        cfg.trusted_roots = self.trusted_roots;
         Ok(cfg)
     }
 }
@@ -209,5 +232,6 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(serve(args))
         }
         Cmd::DemoAgent => Ok(rt.block_on(switchyard_demo_agent::run_stdio())?),
+        Cmd::Token(cmd) => token_cli::run(cmd),
     }
 }

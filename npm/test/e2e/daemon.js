@@ -36,7 +36,12 @@ export async function startDaemon(options = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
   const child = spawn(
     daemonBin,
-    ['serve', '--listen', '127.0.0.1:0', '--token', TOKEN, '--data-dir', dataDir, ...(options.args ?? [])],
+    [
+      'serve', '--listen', '127.0.0.1:0', '--token', TOKEN, '--data-dir', dataDir,
+      // Workspaces are made under the data dir; agents may write there.
+      '--trusted-root', dataDir,
+      ...(options.args ?? []),
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, SWITCHYARD_DEMO_AGENT_STATE_DIR: join(dataDir, 'demo') },

@@ -38,6 +38,8 @@ pub async fn capabilities(State(state): State<AppState>) -> Json<Value> {
             "presenceGraceMs": l.presence_grace.as_millis() as u64,
             "changeTimeoutMs": l.change_timeout.as_millis() as u64,
             "permissionTimeoutMs": l.permission_timeout.map(|t| t.as_millis() as u64),
+            "maxReadBytes": l.max_read_bytes,
+            "maxWriteBytes": l.max_write_bytes,
         },
         "agents": agents,
         "defaultAgent": config.default_agent,

@@ -158,12 +158,22 @@ pub async fn attach(
 }
 
 /// Detaches the calling client (any role): `client_left{reason:"detached"}`.
+/// A read-only token may detach observers only.
 pub async fn detach(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    grant: Option<axum::Extension<Grant>>,
     ClientId(client): ClientId,
 ) -> ApiResult<Json<Value>> {
     let session = state.registry.get(&id)?;
+    if grant.is_some_and(|g| g.read_only)
+        && session.client(client.as_deref())?.role == Role::Control
+    {
+        return Err(ApiError::new(
+            ErrorKind::RoleForbidden,
+            "a read-only token cannot detach a control client",
+        ));
+    }
     let entry = session.detach(client.as_deref())?;
     Ok(Json(
         json!({ "sessionId": session.id, "clientId": entry.client_id, "detached": true }),

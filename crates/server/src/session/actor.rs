@@ -412,14 +412,17 @@ impl Actor {
         match method {
             "session/request_permission" => self.on_permission_request(params, responder),
             "fs/read_text_file" | "fs/write_text_file" => {
-                let cwd = self.session.cwd.clone();
+                let ws = self.session.fs.clone();
                 let method = method.to_string();
                 tokio::spawn(async move {
                     let result = if method == "fs/read_text_file" {
-                        fs::read_text_file(&cwd, &params).await
+                        ws.read_text_file(&params).await
                     } else {
-                        fs::write_text_file(&cwd, &params).await
+                        ws.write_text_file(&params).await
                     };
+                    if let Err(e) = &result {
+                        tracing::info!(%method, kind = %e.kind, "agent file access refused: {}", e.message);
+                    }
                     let _ = responder.respond_with_result(result.map_err(fs::FsError::into_acp));
                 });
             }

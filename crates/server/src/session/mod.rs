@@ -92,6 +92,8 @@ pub struct Session {
     pub permission_policy: PermissionPolicy,
     /// The event bus (and server-side view).
     pub bus: Bus,
+    /// The agent's confined file access.
+    pub fs: fs::Workspace,
     clients: Mutex<BTreeMap<String, presence::Slot>>,
     status: Mutex<Status>,
     commands: mpsc::UnboundedSender<Command>,
@@ -185,6 +187,7 @@ pub struct Registry {
     config: Config,
     defaults: Arc<WorkspaceDefaults>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
+    fs: Arc<fs::FsPolicy>,
 }
 
 /// What `POST /session` may choose for an agent session.
@@ -201,11 +204,22 @@ pub struct AgentSessionOptions {
 impl Registry {
     /// An empty registry.
     pub fn new(config: Config) -> Registry {
+        let fs = Arc::new(fs::FsPolicy::new(
+            config.limits.max_read_bytes,
+            config.limits.max_write_bytes,
+            trusted_roots(&config.trusted_roots),
+        ));
         Registry {
             defaults: Arc::new(WorkspaceDefaults::load(&config.data_dir)),
             config,
             sessions: RwLock::new(HashMap::new()),
+            fs,
         }
+    }
+
+    /// Daemon-wide file-access policy for agents.
+    pub fn fs_policy(&self) -> &Arc<fs::FsPolicy> {
+        &self.fs
     }
 
     /// The daemon's configuration.
@@ -316,6 +330,7 @@ impl Registry {
             agent_pid: conn.pgid,
             permission_policy,
             bus,
+            fs: self.fs.workspace(cwd.clone()),
             clients: Mutex::new(BTreeMap::new()),
             status: Mutex::new(Status::Running),
             commands: tx,
@@ -353,4 +368,25 @@ impl Registry {
         });
         futures::future::join_all(waits).await;
     }
+}
+
+/// The trusted roots, canonical; the working directory when none are
+/// configured. A root that cannot be resolved is left out (and logged):
+/// trusting less is the safe side.
+fn trusted_roots(configured: &[PathBuf]) -> Vec<PathBuf> {
+    let roots = if configured.is_empty() {
+        std::env::current_dir().into_iter().collect()
+    } else {
+        configured.to_vec()
+    };
+    roots
+        .iter()
+        .filter_map(|r| match std::fs::canonicalize(r) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!("trusted root {} ignored: {e}", r.display());
+                None
+            }
+        })
+        .collect()
 }

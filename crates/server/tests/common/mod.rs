@@ -39,6 +39,9 @@ pub async fn spawn_test_server_with(tweak: impl FnOnce(&mut Config)) -> TestServ
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut config = Config::new(addr, dir.path().to_path_buf());
     config.agents.insert("demo".into(), demo_agent());
+    // Agents may write in the test workspace (the default trusted root is
+    // the daemon's working directory, which a temp dir is not under).
+    config.trusted_roots = vec![workspace.path().to_path_buf()];
     tweak(&mut config);
     let running = app::start(config).await.unwrap();
     TestServer {
@@ -64,10 +67,17 @@ impl TestServer {
         path: &str,
         client: Option<&str>,
     ) -> reqwest::RequestBuilder {
-        let mut r = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(&self.running.token);
+        self.req_as(&self.running.token, method, path, client)
+    }
+
+    fn req_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        client: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut r = self.http.request(method, self.url(path)).bearer_auth(token);
         if let Some(c) = client {
             r = r.header("x-client-id", c);
         }
@@ -81,7 +91,21 @@ impl TestServer {
         client: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut r = self.req(method, path, client);
+        let token = self.running.token.clone();
+        self.send_as(&token, method, path, client, body).await
+    }
+
+    /// Like [`send`](Self::send), with another token than the daemon's
+    /// primary one.
+    pub async fn send_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        client: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut r = self.req_as(token, method, path, client);
         if let Some(b) = body {
             r = r.json(&b);
         }
@@ -151,7 +175,20 @@ impl TestServer {
         client: &str,
         last_event_id: Option<u64>,
     ) -> EventStream {
-        let mut r = self.req(
+        let token = self.running.token.clone();
+        self.events_as(&token, session, client, last_event_id).await
+    }
+
+    /// Like [`events`](Self::events), with another token.
+    pub async fn events_as(
+        &self,
+        token: &str,
+        session: &str,
+        client: &str,
+        last_event_id: Option<u64>,
+    ) -> EventStream {
+        let mut r = self.req_as(
+            token,
             reqwest::Method::GET,
             &format!("/session/{session}/events"),
             Some(client),
