@@ -67,6 +67,9 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Limits.
     pub limits: Limits,
+    /// The built web client, served at `/` (`--web-dir`); `None` serves a
+    /// page that says how to build it.
+    pub web_dir: Option<PathBuf>,
 }
 
 /// Bounds on memory, time and fan-out. Defaults are documented in
@@ -144,6 +147,7 @@ impl Config {
             default_agent: "demo".into(),
             allowed_origins: Vec::new(),
             limits: Limits::default(),
+            web_dir: None,
         }
     }
 }

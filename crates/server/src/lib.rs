@@ -16,6 +16,7 @@
 //! - [`bus`] — the per-session event bus: ids, the server-side view
 //!   (`switchyard-core`'s reducer), the replay ring, and per-subscriber
 //!   queues with backpressure.
+//! - [`web`] — the web client's static files (`--web-dir`) at `/`.
 //! - [`error`] — one error type mapped to `{"error":{"kind","message","hint"}}`.
 
 pub mod app;
@@ -26,3 +27,4 @@ pub mod error;
 pub mod extract;
 pub mod routes;
 pub mod session;
+pub mod web;

@@ -55,6 +55,9 @@ struct Serve {
     /// Origins allowed to call the API cross-origin, such as a VS Code webview's. Repeatable.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
+    /// Serve the built web client (examples/web/dist) from this directory at `/`.
+    #[arg(long, value_name = "DIR")]
+    web_dir: Option<PathBuf>,
     /// Frames kept per session for resume.
     #[arg(long, default_value_t = Limits::default().ring_frames)]
     ring_size: usize,
@@ -112,6 +115,11 @@ impl Serve {
         }
         cfg.default_agent = self.default_agent;
         cfg.allowed_origins = self.allow_origins;
+        if let Some(dir) = &self.web_dir {
+            switchyard_server::web::check_dir(dir)
+                .map_err(|e| anyhow::anyhow!("--web-dir: {e}"))?;
+        }
+        cfg.web_dir = self.web_dir;
         cfg.token = match (self.token, self.token_file) {
             (Some(t), _) => Some(t),
             (None, Some(f)) => Some(
