@@ -1,7 +1,16 @@
 // One attached session: the attachment (client id and role), its
 // Connection (the SDK reduces the stream into a SessionView), and the
 // header, presence bar and kind-specific view that render from it.
-import type { Client, Connection, ConnectionStatus, Frame, Role, SessionViewState, StatusDetail } from '@switchyard/sdk';
+import type {
+  Client,
+  Connection,
+  ConnectionStatus,
+  Frame,
+  Role,
+  SessionView,
+  SessionViewState,
+  StatusDetail,
+} from '@switchyard/sdk';
 import { AgentView } from './agent';
 import { announce, h, setText, shortId } from './dom';
 import type { ErrorPanel } from './errors';
@@ -36,7 +45,21 @@ export class SessionController {
   private readonly ended = h('p', { class: 'ended-note', role: 'status', hidden: true });
   private readonly closeBtn: HTMLButtonElement;
   private conn: Connection | null = null;
+  /** Callbacks of a replaced connection are ignored. */
+  private generation = 0;
   private frameTypes: string[] = [];
+  // A stream the browser says has no network is dropped at once rather
+  // than left to stall until TCP notices (minutes, after a network
+  // switch): a new connection over the same view then resumes with
+  // Last-Event-ID, and the SDK retries it as soon as the browser is online.
+  private readonly onOffline = () => {
+    const old = this.conn;
+    if (!old) return;
+    const view = old.view;
+    this.generation += 1;
+    old.close();
+    this.connect(view);
+  };
   private confirmClose = false;
 
   constructor(
@@ -100,15 +123,25 @@ export class SessionController {
   /** Connects once the element is in the document. */
   start(): void {
     if (this.view instanceof TerminalView) this.view.mount();
+    this.connect();
+    window.addEventListener('offline', this.onOffline);
+    this.view.focus();
+  }
+
+  /** Opens the event stream, into `view` when resuming one. */
+  private connect(view?: SessionView): void {
+    const gen = ++this.generation;
+    const current = () => gen === this.generation;
     this.conn = this.ctx.client.connect(this.ctx.sessionId, {
-      onStatus: (s, d) => this.onStatus(s, d),
+      view,
+      onStatus: (s, d) => current() && this.onStatus(s, d),
       onFrame: (f, outcome) => {
+        if (!current()) return;
         this.frameTypes.push(f.type);
         if (this.view instanceof TerminalView) this.view.onFrame(f as Frame, outcome);
       },
-      onState: (state) => this.onState(state),
+      onState: (state) => current() && this.onState(state),
     });
-    this.view.focus();
   }
 
   private onStatus(status: ConnectionStatus, detail: StatusDetail): void {
@@ -158,6 +191,8 @@ export class SessionController {
 
   /** Stops the stream; with `detach`, leaves the session too. */
   async dispose(detach: boolean): Promise<void> {
+    window.removeEventListener('offline', this.onOffline);
+    this.generation += 1;
     this.conn?.close();
     this.conn = null;
     this.view.dispose();

@@ -9,7 +9,11 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 export function toolCallCard(tc: ToolCallView): HTMLElement {
   const provenance = tc.provenance === 'mcp' && tc.serverId ? `mcp: ${tc.serverId}` : tc.provenance;
-  const paths = tc.locations.map((l) => (isObj(l) ? str(l.path) : null)).filter((p): p is string => !!p);
+  // Files the call touches, unless a diff below already names them.
+  const diffed = new Set(tc.content.map((c) => (isObj(c) && c.type === 'diff' ? str(c.path) : null)));
+  const paths = tc.locations
+    .map((l) => (isObj(l) ? str(l.path) : null))
+    .filter((p): p is string => !!p && !diffed.has(p));
   return h(
     'article',
     {

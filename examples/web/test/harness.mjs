@@ -206,7 +206,7 @@ export function waitStatus(page, status) {
 
 /** The visible text of the agent's messages. */
 export function agentText(page) {
-  return page.$$eval('.msg.agent .body', (els) => els.map((e) => e.textContent).join('\n'));
+  return page.$$eval('.msg.agent .body', (els) => els.map((e) => e.innerText).join('\n'));
 }
 
 /** The terminal's rows as text (xterm's DOM renderer). */

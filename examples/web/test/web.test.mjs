@@ -163,7 +163,7 @@ scenario('3. A goes offline during /flood 2000 and comes back: complete, no dupl
   await openFromList(b.page, sessionId, 'observer');
   await sendPrompt(a.page, '/flood 2000');
   // Offline mid-stream: once A has drawn some of it.
-  await a.page.waitForFunction(() => /chunk 5\b/.test(document.querySelector('.transcript')?.textContent ?? ''));
+  await a.page.waitForFunction(() => /chunk 5\b/.test(document.querySelector('.transcript')?.innerText ?? ''));
   await a.context.setOffline(true);
   await waitStatus(a.page, 'reconnecting');
   await shot(a.page, '3a-offline-A');
@@ -185,7 +185,7 @@ scenario('3. A goes offline during /flood 2000 and comes back: complete, no dupl
   await assertClean(assert, a, b);
 });
 
-scenario('4. an observer (320 px) cannot prompt, vote or type; the daemon refuses when forced', async (t, { daemon, browser }) => {
+scenario('4. an observer (320 px) cannot prompt or vote; the daemon refuses when forced', async (_t, { daemon, browser }) => {
   const a = await openApp(browser, daemon, { name: 'Ada' });
   const o = await openApp(browser, daemon, { name: 'Obi', width: 320, height: 640 });
   const { sessionId } = await newAgentSession(a.page);
@@ -218,34 +218,43 @@ scenario('4. an observer (320 px) cannot prompt, vote or type; the daemon refuse
   assert.throws(() => readFileSync(join(daemon.workspace, 'forced.txt')));
   assert.doesNotMatch(await agentText(a.page), /forced/);
 
-  // The terminal half.
+  await assertClean(assert, a, o);
+});
+
+scenario('4t. an observer (320 px) cannot type in a terminal or claim it; the daemon refuses when forced', async (t, { daemon, browser }) => {
   if (skipUnless(t, await hasRoute(daemon, '/session/{id}/input'), 'terminal sessions (issue 6)')) return;
-  await a.page.evaluate(() => (location.hash = ''));
+  const a = await openApp(browser, daemon, { name: 'Ada' });
+  const o = await openApp(browser, daemon, { name: 'Obi', width: 320, height: 640 });
   await a.page.getByRole('button', { name: 'New terminal' }).click();
   const term = await waitLive(a.page);
-  assert.notEqual(term.sessionId, sessionId);
-  await o.page.evaluate(() => (location.hash = ''));
   const obs = await openFromList(o.page, term.sessionId, 'observer');
   assert.equal(await o.page.getByRole('button', { name: 'Claim' }).isDisabled(), true);
   const inputs = [];
   o.page.on('request', (r) => r.url().endsWith('/input') && inputs.push(r.url()));
   await o.page.click('.term-host');
   await o.page.keyboard.type('echo nope');
-  assert.deepEqual(inputs, [], 'an observer’s keystrokes are not sent');
-  const forced = await o.page.evaluate(
-    async ({ sid, cid }) => {
-      const token = sessionStorage.getItem('switchyard.token');
-      const r = await fetch(`/session/${sid}/input`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'x-client-id': cid, 'content-type': 'application/json' },
-        body: JSON.stringify({ data: 'echo forced\r' }),
-      });
-      return { status: r.status, body: await r.json() };
-    },
-    { sid: term.sessionId, cid: obs.clientId },
-  );
-  assert.equal(forced.status, 403);
-  assert.equal(forced.body.error.kind, 'role_forbidden');
+  // Forced, from the observer's page with its own client id: refused.
+  const force = (path, body) =>
+    o.page.evaluate(
+      async ({ path, body, cid }) => {
+        const token = sessionStorage.getItem('switchyard.token');
+        const r = await fetch(path, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'x-client-id': cid, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return { status: r.status, body: await r.json() };
+      },
+      { path, body, cid: obs.clientId },
+    );
+  const typed = await force(`/session/${term.sessionId}/input`, { data: 'echo forced\r' });
+  assert.equal(typed.status, 403);
+  assert.equal(typed.body.error.kind, 'role_forbidden');
+  // The forced request was the first /input this page sent: the keystrokes before it never went out.
+  assert.equal(inputs.length, 1, 'an observer’s keystrokes are not sent');
+  const claimed = await force(`/session/${term.sessionId}/owner`, { action: 'claim' });
+  assert.equal(claimed.status, 403);
+  assert.equal(claimed.body.error.kind, 'role_forbidden');
   await shot(o.page, '4c-observer-terminal-320');
   await assertClean(assert, a, o);
 });
