@@ -19,9 +19,17 @@ export default defineConfig({
   // with `new URL(..., import.meta.url)`).
   optimizeDeps: { exclude: ['@switchyard/sdk'] },
   server: {
-    // `npm run dev` talks to a daemon started with
-    // --allow-origin http://127.0.0.1:5173 (see README).
+    // `npm run dev`: the API is proxied to the daemon ($SWITCHYARD_URL,
+    // default http://127.0.0.1:7420), which must allow this origin:
+    // `switchyard serve --allow-origin http://127.0.0.1:5173`.
     host: '127.0.0.1',
     port: 5173,
+    strictPort: true,
+    proxy: Object.fromEntries(
+      ['/session', '/capabilities', '/health', '/terminals'].map((path) => [
+        path,
+        { target: process.env.SWITCHYARD_URL ?? 'http://127.0.0.1:7420', changeOrigin: true },
+      ]),
+    ),
   },
 });

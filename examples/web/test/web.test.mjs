@@ -189,6 +189,8 @@ scenario('4. an observer (320 px) cannot prompt or vote; the daemon refuses when
   const a = await openApp(browser, daemon, { name: 'Ada' });
   const o = await openApp(browser, daemon, { name: 'Obi', width: 320, height: 640 });
   const { sessionId } = await newAgentSession(a.page);
+  await o.page.waitForSelector(`li[data-session-id="${sessionId}"]`);
+  await shot(o.page, '4-list-320');
   await openFromList(o.page, sessionId, 'observer');
   const box = o.page.getByRole('combobox', { name: 'Prompt' });
   assert.equal(await box.isDisabled(), true);
