@@ -47,9 +47,9 @@ export function describe(e: unknown): ErrorInfo {
   return { kind: 'client_error', message: String(e) };
 }
 
-/** The error list at the top of the page (role=alert: read out when it changes). */
+/** The error list at the top of the page (each error is role=alert: read out when shown). */
 export class ErrorPanel {
-  readonly el = h('section', { class: 'errors', 'aria-label': 'Errors', 'aria-live': 'assertive' });
+  readonly el = h('section', { class: 'errors', 'aria-label': 'Errors' });
   private items: Array<{ info: ErrorInfo; context: string; count: number }> = [];
 
   /** Shows `e`; `context` says what was being done ("Send prompt"). */

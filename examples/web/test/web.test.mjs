@@ -124,7 +124,7 @@ scenario('2. B switches approval mode and model; A’s pickers follow in the tas
   const b = await openApp(browser, daemon, { name: 'B' });
   const { sessionId } = await newAgentSession(a.page);
   await openFromList(b.page, sessionId, 'control');
-  for (const p of [a.page, b.page]) await p.waitForSelector('#model-picker:not([disabled]) option[value="demo-smart"]');
+  for (const p of [a.page, b.page]) await p.waitForSelector('#model-picker:not([disabled]) option[value="demo-smart"]', { state: 'attached' });
   // In A, record the pickers' values synchronously in the same task that
   // applied each frame (the client announces `switchyard:rendered` there).
   await a.page.evaluate(() => {
