@@ -40,7 +40,7 @@ export class SessionController {
   readonly el: HTMLElement;
   private readonly ctx: SessionContext;
   private readonly presence: PresenceBar;
-  private readonly view: AgentView | TerminalView;
+  private view: AgentView | TerminalView;
   private readonly title = h('h2', { class: 'session-title', tabindex: -1 });
   private readonly ended = h('p', { class: 'ended-note', role: 'status', hidden: true });
   private readonly closeBtn: HTMLButtonElement;
@@ -138,10 +138,23 @@ export class SessionController {
       onFrame: (f, outcome) => {
         if (!current()) return;
         this.frameTypes.push(f.type);
+        if (f.type === 'session_snapshot') this.matchKind(f as Frame);
         if (this.view instanceof TerminalView) this.view.onFrame(f as Frame, outcome);
       },
       onState: (state) => current() && this.onState(state),
     });
+  }
+
+  /** The stream knows best what the session is: switch views if the summary was wrong. */
+  private matchKind(snapshot: Frame): void {
+    const kind = (snapshot.data as { view?: SessionViewState }).view?.session?.kind;
+    if (!kind || (kind === 'terminal') === this.view instanceof TerminalView) return;
+    const next = kind === 'terminal' ? new TerminalView(this.ctx) : new AgentView(this.ctx);
+    this.view.el.replaceWith(next.el);
+    this.view.dispose();
+    this.view = next;
+    this.el.classList.replace(`kind-${this.attachment.kind}`, `kind-${kind}`);
+    if (next instanceof TerminalView) next.mount();
   }
 
   private onStatus(status: ConnectionStatus, detail: StatusDetail): void {
