@@ -42,7 +42,11 @@ step "host tests (unit, property, conformance vectors)"
 cargo test --all-targets
 
 step "SDK: Node + Chromium suites (vectors and 10k differential sequences byte-for-byte vs native, client, connection, e2e against the real daemon, strict CSP)"
-(cd npm && SWITCHYARD_REQUIRE_DAEMON=1 SWITCHYARD_REQUIRE_BROWSER=1 SWITCHYARD_BIN="$PWD/../target/debug/switchyard" npm test)
+(cd npm && SWITCHYARD_REQUIRE_DAEMON=1 SWITCHYARD_REQUIRE_BROWSER=1 SWITCHYARD_BIN="${CARGO_TARGET_DIR:-$PWD/../target}/debug/switchyard" npm test)
+
+step "web client: build examples/web, then its Chromium end-to-end scenarios against the real daemon (screenshots in target/web-artifacts)"
+bash scripts/build-web.sh
+(cd examples/web && SWITCHYARD_WEB_REQUIRE=1 SWITCHYARD_BIN="${CARGO_TARGET_DIR:-$PWD/../../target}/debug/switchyard" npm test)
 
 step "doc tests"
 cargo test --doc

@@ -80,9 +80,13 @@ pub fn router(state: AppState) -> Router {
             state.auth.clone(),
             auth::require_token,
         ));
+    let web_dir = state.registry.config().web_dir.clone();
     Router::new()
         .route("/health", get(routes::health::health))
         .merge(api)
+        // Static files: no token (they hold no secrets), but the Host and
+        // Origin checks below apply.
+        .fallback(crate::web::fallback(web_dir))
         .layer(middleware::from_fn_with_state(
             state.auth.clone(),
             auth::origin_guard,

@@ -72,6 +72,9 @@ pub struct Config {
     /// Directories whose workspaces agents may write in (through
     /// `fs/write_text_file`); empty means the daemon's working directory.
     pub trusted_roots: Vec<PathBuf>,
+    /// The built web client, served at `/` (`--web-dir`); `None` serves a
+    /// page that says how to build it.
+    pub web_dir: Option<PathBuf>,
 }
 
 /// Who may answer a session's permission requests.
@@ -195,6 +198,7 @@ impl Config {
             permission_policy: PermissionPolicy::default(),
             limits: Limits::default(),
             trusted_roots: Vec::new(),
+            web_dir: None,
         }
     }
 }

@@ -18,6 +18,7 @@
 //!   (`switchyard-core`'s reducer), the replay ring, and per-subscriber
 //!   queues with backpressure.
 //! - [`defaults`] — per-workspace defaults (the persisted approval mode).
+//! - [`web`] — the web client's static files (`--web-dir`) at `/`.
 //! - [`error`] — one error type mapped to `{"error":{"kind","message","hint"}}`.
 
 pub mod app;
@@ -30,3 +31,4 @@ pub mod extract;
 pub mod routes;
 pub mod session;
 pub mod tokens;
+pub mod web;

@@ -60,6 +60,9 @@ struct Serve {
     /// Origins allowed to call the API cross-origin, such as a VS Code webview's. Repeatable.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
+    /// Serve the built web client (examples/web/dist) from this directory at `/`.
+    #[arg(long, value_name = "DIR")]
+    web_dir: Option<PathBuf>,
     /// Frames kept per session for resume.
     #[arg(long, default_value_t = Limits::default().ring_frames)]
     ring_size: usize,
@@ -141,6 +144,11 @@ impl Serve {
         cfg.allowed_origins = self.allow_origins;
         cfg.permission_policy = config::PermissionPolicy::parse(&self.permission_policy)
             .ok_or_else(|| anyhow::anyhow!("--permission-policy {:?}", self.permission_policy))?;
+        if let Some(dir) = &self.web_dir {
+            switchyard_server::web::check_dir(dir)
+                .map_err(|e| anyhow::anyhow!("--web-dir: {e}"))?;
+        }
+        cfg.web_dir = self.web_dir;
         cfg.token = match (self.token, self.token_file) {
             (Some(t), _) => Some(t),
             (None, Some(f)) => Some(
