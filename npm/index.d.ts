@@ -208,6 +208,8 @@ export interface CreateSessionOptions {
   cwd?: string;
   /** `agent` (default). */
   kind?: string;
+  /** The creator's display name, as `attach`'s `name`. */
+  name?: string;
   /**
    * Who may answer this session's permission requests (default: the
    * daemon's `--permission-policy`): `first-responder` — any control

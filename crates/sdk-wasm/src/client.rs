@@ -160,13 +160,13 @@ impl Client {
         self.call("GET", "/capabilities".into(), None, None, same)
     }
 
-    /// `POST /session` with `{agent?, cwd?, kind?, permissionPolicy?}`; remembers the issued client
+    /// `POST /session` with `{agent?, cwd?, kind?, name?, permissionPolicy?}`; remembers the issued client
     /// id (the creator is attached as `control`).
     #[wasm_bindgen(js_name = createSession)]
     pub fn create_session(&self, options: JsValue) -> Result<Promise, JsValue> {
         panic::guard()?;
         let body = Object::new();
-        for key in ["agent", "cwd", "kind", "permissionPolicy"] {
+        for key in ["agent", "cwd", "kind", "name", "permissionPolicy"] {
             if let Some(v) = js::opt_string(&options, key)? {
                 js::set(&body, key, &JsValue::from_str(&v));
             }

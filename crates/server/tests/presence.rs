@@ -117,3 +117,35 @@ async fn clients_without_an_open_stream_leave_after_the_grace_period() {
     );
     srv.running.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_creator_can_give_a_name() {
+    let srv = spawn_test_server().await;
+    let (st, body) = srv
+        .post(
+            "/session",
+            None,
+            json!({ "cwd": srv.workspace.path(), "name": "Ada" }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    assert_eq!(body["clients"][0]["name"], "Ada");
+    let (sid, a) = (
+        body["sessionId"].as_str().unwrap(),
+        body["clientId"].as_str().unwrap(),
+    );
+    let mut s = srv.events(sid, a, None).await;
+    s.next().await;
+    assert_eq!(s.view().presence.clients[0].name.as_deref(), Some("Ada"));
+    let (st, e) = srv
+        .post(
+            "/session",
+            None,
+            json!({ "cwd": srv.workspace.path(), "name": "x".repeat(201) }),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error"]["kind"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+}

@@ -38,4 +38,5 @@ export interface TerminalOptions {
   cwd?: string;
   cols?: number;
   rows?: number;
+  name?: string;
 }

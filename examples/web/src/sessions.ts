@@ -172,11 +172,11 @@ export class SessionsPanel {
         let created;
         if (kind === 'terminal') {
           const words = command.value.trim().split(/\s+/).filter(Boolean);
-          const opts: TerminalOptions = { kind: 'terminal', cwd: dir, cols: 80, rows: 24 };
+          const opts: TerminalOptions = { kind: 'terminal', cwd: dir, cols: 80, rows: 24, name: this.name };
           if (words.length) Object.assign(opts, { command: words[0], args: words.slice(1) });
           created = await this.client.createSession(opts as Parameters<Client['createSession']>[0]);
         } else {
-          created = await this.client.createSession({ agent: agentSelect.value || undefined, cwd: dir });
+          created = await this.client.createSession({ agent: agentSelect.value || undefined, cwd: dir, name: this.name });
         }
         this.handlers.created({ sessionId: created.sessionId, clientId: created.clientId, role: created.role as 'control', kind: String(created.kind ?? kind) });
         void this.refresh();

@@ -26,10 +26,15 @@ pub struct CreateSession {
     pub cwd: Option<PathBuf>,
     /// `agent` (default).
     pub kind: Option<String>,
+    /// The creator's display name (as for attach).
+    pub name: Option<String>,
     /// `first-responder` or `designated`; the daemon's policy when absent.
     #[serde(rename = "permissionPolicy")]
     pub permission_policy: Option<String>,
 }
+
+/// Longest display name a client may give.
+const MAX_NAME_BYTES: usize = 200;
 
 /// `POST /session/{id}/attach` body.
 #[derive(Debug, Deserialize)]
@@ -94,6 +99,11 @@ pub async fn create(
                 .hint("kind must be \"agent\""));
         }
     }
+    if body.name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
+        return Err(ApiError::invalid(format!(
+            "name is longer than {MAX_NAME_BYTES} bytes"
+        )));
+    }
     let permission_policy = match body.permission_policy.as_deref() {
         None => None,
         Some(p) => Some(PermissionPolicy::parse(p).ok_or_else(|| {
@@ -107,6 +117,7 @@ pub async fn create(
             agent: body.agent,
             cwd: body.cwd,
             permission_policy,
+            creator_name: body.name,
         })
         .await?;
     let mut out = summary(&session);
@@ -146,8 +157,10 @@ pub async fn attach(
             "a read-only token can only attach as observer",
         ));
     }
-    if body.name.as_ref().is_some_and(|n| n.len() > 200) {
-        return Err(ApiError::invalid("name is longer than 200 bytes"));
+    if body.name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
+        return Err(ApiError::invalid(format!(
+            "name is longer than {MAX_NAME_BYTES} bytes"
+        )));
     }
     let entry = session.attach(role, body.name);
     Ok(Json(json!({

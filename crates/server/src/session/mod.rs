@@ -199,6 +199,8 @@ pub struct AgentSessionOptions {
     pub cwd: Option<PathBuf>,
     /// Overrides the daemon's permission policy.
     pub permission_policy: Option<PermissionPolicy>,
+    /// The creator's display name.
+    pub creator_name: Option<String>,
 }
 
 impl Registry {
@@ -259,6 +261,7 @@ impl Registry {
             agent,
             cwd,
             permission_policy,
+            creator_name,
         } = options;
         let agent = agent.as_deref();
         let live = self
@@ -347,7 +350,7 @@ impl Registry {
                 defaults: self.defaults.clone(),
             },
         );
-        let creator = session.attach(Role::Control, None);
+        let creator = session.attach(Role::Control, creator_name);
         self.sessions
             .write()
             .expect("sessions lock")
