@@ -168,8 +168,6 @@ pub(super) struct Actor {
     pub(super) permission_timeout: Option<Duration>,
     pub(super) permission_policy: PermissionPolicy,
     pub(super) defaults: Arc<WorkspaceDefaults>,
-    /// Why persisting the last announced mode failed, for its caller.
-    pub(super) last_persist_error: Option<String>,
     timers: mpsc::UnboundedSender<Timer>,
 }
 
@@ -209,7 +207,6 @@ pub(super) fn start(
         permission_timeout: config.permission_timeout,
         permission_policy: config.permission_policy,
         defaults: config.defaults,
-        last_persist_error: None,
         timers,
     };
     tokio::spawn(actor.run(commands, timer_rx));

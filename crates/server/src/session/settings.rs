@@ -75,6 +75,8 @@ struct Sent {
     change: Option<Change>,
     /// A notification for this value was already published on its behalf.
     announced: bool,
+    /// Why persisting the announced mode failed, for the caller's answer.
+    persist_error: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -298,6 +300,7 @@ impl Actor {
             value: change.value.clone(),
             change: Some(change),
             announced: false,
+            persist_error: None,
         });
         self.conn
             .send_ordered(method, params, move |result| Inbound::ChangeDone {
@@ -336,7 +339,7 @@ impl Actor {
                 }
                 let sent = self.settings.lane(axis).sent.take().expect("checked above");
                 if let Some(change) = sent.change {
-                    self.settle(axis, change, sent.announced);
+                    self.settle(axis, change, sent.announced, sent.persist_error);
                 } else {
                     tracing::info!(session = %self.session.id, ?axis, value = %sent.value, "late answer to a timed-out change");
                 }
@@ -416,11 +419,16 @@ impl Actor {
 
     /// The agent accepted a change: answer the caller with the value the
     /// mirror now holds (never simply the one it asked for).
-    fn settle(&mut self, axis: Axis, change: Change, announced: bool) {
+    fn settle(
+        &mut self,
+        axis: Axis,
+        change: Change,
+        announced: bool,
+        mut persist_error: Option<String>,
+    ) {
         let body = match axis {
             Axis::Model => json!({ "sessionId": self.session.id, "modelId": self.settings.model }),
             Axis::Mode => {
-                let mut persist_error = self.last_persist_error.take();
                 let mut persisted = announced && change.persist && persist_error.is_none();
                 if change.persist && !announced {
                     // Same mode as before, so nothing was published yet; the
@@ -541,7 +549,9 @@ impl Actor {
                 match self.persist_mode(&next) {
                     Ok(()) => true,
                     Err(e) => {
-                        self.last_persist_error = Some(e);
+                        if let Some(sent) = self.settings.lane(Axis::Mode).sent.as_mut() {
+                            sent.persist_error = Some(e);
+                        }
                         false
                     }
                 }
