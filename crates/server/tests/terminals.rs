@@ -529,3 +529,81 @@ async fn kill_all_closes_every_terminal_and_leaves_agents_alone() {
     let (_, summary) = srv.get(&format!("/session/{agent}"), None).await;
     assert_eq!(summary["status"], "running");
 }
+
+/// Peak resident memory of this process (the daemon runs in it), in KiB.
+fn vm_hwm_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_reaches_a_fast_client_whole_while_a_stalled_one_is_evicted() {
+    // Smaller budgets than the defaults, so the stalled client overflows
+    // well within the flood; the bound is what is being tested.
+    let srv = spawn_test_server_with(|c| {
+        c.limits.queue_bytes = 8 << 20;
+        c.limits.ring_bytes = 16 << 20;
+    })
+    .await;
+    const LINES: u64 = 6_500_000; // ~54 MB of PTY output
+    let (sid, owner) = srv
+        .create_terminal(json!({
+            "command": "/bin/sh",
+            "args": ["-c", format!("stty -echo; echo READY; read go; seq 1 {LINES}; echo END")],
+        }))
+        .await;
+    let stalled_id = srv.attach(&sid, "observer").await;
+    let mut fast = srv.events(&sid, &owner, None).await;
+    fast.keep = false;
+    // Attached and never read until the flood is over.
+    let mut stalled = srv.events(&sid, &stalled_id, None).await;
+    stalled.keep = false;
+    fast.until_output("READY\r\n").await;
+    let (st, _) = srv.input(&sid, &owner, "go\r").await;
+    assert_eq!(st, StatusCode::OK);
+
+    let mut expected = 1u64;
+    let mut partial = String::new();
+    let mut bytes = 0usize;
+    let mut frames = 0usize;
+    'flood: loop {
+        let f = fast.next().await.expect("fast stream ended early");
+        assert_ne!(f.kind, "client_evicted", "the fast client kept up");
+        if f.kind != "terminal_output" {
+            continue;
+        }
+        let data = f.data["data"].as_str().unwrap();
+        bytes += data.len();
+        frames += 1;
+        partial.push_str(data);
+        let mut consumed = 0;
+        while let Some(end) = partial[consumed..].find("\r\n") {
+            let line = &partial[consumed..consumed + end];
+            consumed += end + 2;
+            if line == "END" {
+                break 'flood;
+            }
+            assert_eq!(line, expected.to_string(), "line {expected} in order");
+            expected += 1;
+        }
+        partial.drain(..consumed);
+    }
+    assert_eq!(expected, LINES + 1, "every line arrived");
+    assert!(bytes > 50_000_000, "{bytes} bytes");
+    // Coalesced: far fewer frames than lines (or than 4 KiB reads).
+    assert!(frames < bytes / 4096, "{frames} frames for {bytes} bytes");
+
+    // The stalled client was cut off, not waited for, and is told so.
+    let mut last = None;
+    while let Some(f) = stalled.next().await {
+        last = Some(f.kind);
+    }
+    assert_eq!(last.as_deref(), Some("client_evicted"));
+
+    let hwm_mib = vm_hwm_kib() / 1024;
+    assert!(hwm_mib < 400, "peak RSS {hwm_mib} MiB");
+}

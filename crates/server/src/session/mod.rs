@@ -484,6 +484,7 @@ impl Registry {
             env: options.env.into_iter().collect(),
             cols,
             rows,
+            plain_output: false,
         };
         let limits = &self.config.limits;
         let bus = Bus::new(BusConfig {

@@ -17,6 +17,7 @@
 //! watcher with a small window cannot shrink everyone's terminal.
 
 pub mod actor;
+pub mod agent_terminals;
 pub mod decode;
 pub mod pty;
 pub mod screen;

@@ -53,6 +53,9 @@ pub struct ProcSpec {
     pub cols: u16,
     /// Rows.
     pub rows: u16,
+    /// No echo and no `\n` → `\r\n` translation: output as the program
+    /// wrote it (agent-run commands, whose output an agent reads back).
+    pub plain_output: bool,
 }
 
 impl ProcSpec {
@@ -109,6 +112,9 @@ pub fn spawn(
             pixel_height: 0,
         })
         .map_err(|e| ApiError::new(ErrorKind::IoError, format!("cannot open a PTY: {e}")))?;
+    if spec.plain_output {
+        plain_termios(pair.master.as_ref());
+    }
     let mut cmd = CommandBuilder::new(&spec.program);
     cmd.args(&spec.args);
     cmd.cwd(&spec.cwd);
@@ -214,6 +220,24 @@ impl Proc {
     /// group and any job groups its shell created.
     pub fn signal_all(&self, signal: i32) {
         signal_session(self.pid, signal);
+    }
+}
+
+/// Turns off echo and output post-processing on the PTY (before the
+/// program starts, so it never sees the other settings).
+fn plain_termios(master: &dyn MasterPty) {
+    let Some(fd) = master.as_raw_fd() else {
+        return;
+    };
+    // SAFETY: tcgetattr/tcsetattr on a PTY fd we own, with a zeroed termios
+    // that tcgetattr fills in before it is used.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(fd, &mut t) == 0 {
+            t.c_oflag &= !libc::OPOST;
+            t.c_lflag &= !(libc::ECHO | libc::ECHONL);
+            libc::tcsetattr(fd, libc::TCSANOW, &t);
+        }
     }
 }
 
