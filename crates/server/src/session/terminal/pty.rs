@@ -9,8 +9,8 @@
 //!   thread over a small bounded channel; the pump decodes UTF-8 across
 //!   chunk boundaries and coalesces output, flushing a few milliseconds
 //!   after the first pending byte or once [`FLUSH_BYTES`] are pending, so a
-//!   flood becomes a modest number of large frames and a keystroke's echo
-//!   is still out within milliseconds;
+//!   flood becomes a modest number of large frames; a small chunk after a
+//!   quiet spell (a keystroke's echo) goes out at once;
 //! - the sink the pump flushes into never waits for clients (the bus
 //!   drops slow ones), and the bounded channel means a producer faster than
 //!   the daemon is slowed by the PTY itself, not buffered in memory;
@@ -33,6 +33,11 @@ use crate::error::ApiError;
 pub const FLUSH_BYTES: usize = 32 * 1024;
 /// Flush pending output this long after its first byte arrived.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(3);
+/// Output after a quiet spell at least this long, ...
+const QUIET: Duration = Duration::from_millis(10);
+/// ... and no larger than this, goes out at once: a keystroke's echo does
+/// not wait for the coalescing window (a flood never has quiet spells).
+const ECHO_BYTES: usize = 256;
 /// Read chunks in flight between the reader and the pump.
 const CHUNKS_IN_FLIGHT: usize = 16;
 /// Input writes queued for the PTY before input is refused.
@@ -267,6 +272,7 @@ fn pump(chunks: Receiver<Vec<u8>>, mut sink: Sink) {
     let mut decoder = Utf8Decoder::new();
     let mut pending = String::new();
     let mut deadline: Option<Instant> = None;
+    let mut last_output = Instant::now();
     loop {
         let next = match deadline {
             None => chunks.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -274,12 +280,16 @@ fn pump(chunks: Receiver<Vec<u8>>, mut sink: Sink) {
         };
         match next {
             Ok(chunk) => {
+                let quiet = deadline.is_none() && last_output.elapsed() >= QUIET;
+                last_output = Instant::now();
                 decoder.decode(&chunk, &mut pending);
-                if pending.len() >= FLUSH_BYTES {
-                    sink(std::mem::take(&mut pending));
+                if pending.len() >= FLUSH_BYTES || (quiet && pending.len() <= ECHO_BYTES) {
+                    if !pending.is_empty() {
+                        sink(std::mem::take(&mut pending));
+                    }
                     deadline = None;
                 } else if !pending.is_empty() && deadline.is_none() {
-                    deadline = Some(Instant::now() + FLUSH_AFTER);
+                    deadline = Some(last_output + FLUSH_AFTER);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
