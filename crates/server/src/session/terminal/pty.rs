@@ -34,7 +34,7 @@ pub const FLUSH_BYTES: usize = 32 * 1024;
 /// Flush pending output this long after its first byte arrived.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(3);
 /// Output after a quiet spell at least this long, ...
-const QUIET: Duration = Duration::from_millis(10);
+const QUIET: Duration = Duration::from_micros(500);
 /// ... and no larger than this, goes out at once: a keystroke's echo does
 /// not wait for the coalescing window (a flood never has quiet spells).
 const ECHO_BYTES: usize = 256;
