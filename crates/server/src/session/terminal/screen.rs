@@ -13,11 +13,11 @@
 //! here), so it must not sit on the publishing path. The bus only appends
 //! each frame's text to a backlog; a worker thread feeds the backlog to the
 //! emulator; a snapshot first feeds it whatever the worker has not reached
-//! yet, so it is exact. When output outruns the emulator, the worker
-//! parses only the last [`SKIP_KEEP`] bytes of what piled up (everything
-//! before has scrolled far off the screen by then): frames to clients are
-//! never skipped, only the model's work. The backlog is bounded the same
-//! way if the worker falls [`BACKLOG_MAX`] behind.
+//! yet, so it is exact. The worker makes a pass at most every 20 ms; when
+//! more than [`SKIP_OVER`] piled up, it parses only the last [`SKIP_KEEP`]
+//! bytes (everything before has scrolled far off the screen by then):
+//! frames to clients are never skipped, only the model's work. The backlog
+//! is bounded the same way if the worker falls [`BACKLOG_MAX`] behind.
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -30,9 +30,14 @@ use crate::bus::SnapshotExtra;
 
 /// When more output than this waits for the emulator, only its last
 /// [`SKIP_KEEP`] bytes are parsed.
-pub const SKIP_OVER: usize = 2 << 20;
-/// See [`SKIP_OVER`].
-pub const SKIP_KEEP: usize = 1 << 20;
+pub const SKIP_OVER: usize = 512 << 10;
+/// See [`SKIP_OVER`]: several times the scrollback (1,000 lines).
+pub const SKIP_KEEP: usize = 256 << 10;
+/// The worker lets output pile up this long between passes, so under a
+/// flood it parses a fraction of it instead of competing for a core with
+/// the program and the clients. (Snapshots never wait for it: they catch
+/// up themselves.)
+const WORKER_PASS: std::time::Duration = std::time::Duration::from_millis(20);
 /// The backlog never holds more output than this.
 pub const BACKLOG_MAX: usize = 8 << 20;
 
@@ -255,6 +260,7 @@ impl ScreenModel {
 fn work(shared: &Shared, woken: &Receiver<()>) {
     while woken.recv().is_ok() {
         drop(shared.catch_up());
+        std::thread::sleep(WORKER_PASS);
     }
 }
 
