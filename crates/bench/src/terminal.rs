@@ -168,15 +168,17 @@ async fn throughput(bin: &Path, a: &TerminalArgs, clients: usize, r: &mut Report
         let s = api.events(&sid, &id, Some(0)).await?;
         tasks.push(tokio::spawn(receive(s, expect)));
     }
+    eprintln!("terminal: {clients} client(s) attached; waiting for READY");
     // A client of our own that sees READY, so `go` is not typed too early.
     let mut probe = api
-        .events(&sid, &api.attach(&sid, "observer").await?, None)
+        .events(&sid, &api.attach(&sid, "observer").await?, Some(0))
         .await?;
     wait_ready(&mut probe).await?;
     drop(probe);
     let cpu0 = daemon::cpu_secs(d.pid).unwrap_or(0.0);
     let t0 = Instant::now();
     api.input(&sid, &owner, "go\r").await?;
+    eprintln!("terminal: flooding {} bytes", a.bytes);
     let deadline = Duration::from_secs(a.timeout_secs);
     let mut results = Vec::new();
     for t in tasks {
@@ -266,7 +268,7 @@ async fn peak_rss(bin: &Path, a: &TerminalArgs, r: &mut Report) -> Result<()> {
     // Opened and never read.
     let stalled = api.events(&sid, &stalled_id, None).await?;
     let mut probe = api
-        .events(&sid, &api.attach(&sid, "observer").await?, None)
+        .events(&sid, &api.attach(&sid, "observer").await?, Some(0))
         .await?;
     wait_ready(&mut probe).await?;
     drop(probe);
