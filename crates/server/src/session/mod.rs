@@ -7,6 +7,7 @@
 //! order of events on the bus is simply the order the actor handled them.
 
 pub mod actor;
+pub mod restore;
 pub mod agent;
 pub mod fs;
 mod permissions;
@@ -29,6 +30,7 @@ use crate::bus::{Bus, BusConfig};
 use crate::config::{Config, PermissionPolicy};
 use crate::defaults::WorkspaceDefaults;
 use crate::error::{ApiError, ApiResult};
+use crate::journal::{JournalHandle, SessionRecord, SessionSpec, Write};
 
 pub use actor::Command;
 
@@ -97,6 +99,28 @@ pub struct Session {
     clients: Mutex<BTreeMap<String, presence::Slot>>,
     status: Mutex<Status>,
     commands: mpsc::UnboundedSender<Command>,
+    /// Where status changes are recorded (`None` without a journal).
+    journal: Option<JournalHandle>,
+}
+
+impl Status {
+    /// The journal's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Died => "died",
+            Status::Closed => "closed",
+        }
+    }
+
+    /// Parses [`Status::as_str`]; anything else is `Died`.
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "running" => Status::Running,
+            "closed" => Status::Closed,
+            _ => Status::Died,
+        }
+    }
 }
 
 impl Session {
@@ -159,6 +183,13 @@ impl Session {
 
     pub(crate) fn set_status(&self, s: Status) {
         *self.status.lock().expect("status lock") = s;
+        if let Some(j) = &self.journal {
+            j.write(Write::State {
+                session: self.id.clone(),
+                state: s.as_str().into(),
+                at: now_ms(),
+            });
+        }
     }
 
     /// Sends a command to the actor and waits for its answer.
@@ -188,6 +219,7 @@ pub struct Registry {
     defaults: Arc<WorkspaceDefaults>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
     fs: Arc<fs::FsPolicy>,
+    journal: Option<JournalHandle>,
 }
 
 /// What `POST /session` may choose for an agent session.
@@ -204,8 +236,14 @@ pub struct AgentSessionOptions {
 }
 
 impl Registry {
-    /// An empty registry.
+    /// An empty registry that keeps sessions in memory only.
     pub fn new(config: Config) -> Registry {
+        Registry::with_journal(config, None)
+    }
+
+    /// An empty registry whose sessions are journaled (see
+    /// [`crate::restore`] for bringing the stored ones back).
+    pub fn with_journal(config: Config, journal: Option<JournalHandle>) -> Registry {
         let fs = Arc::new(fs::FsPolicy::new(
             config.limits.max_read_bytes,
             config.limits.max_write_bytes,
@@ -216,7 +254,98 @@ impl Registry {
             config,
             sessions: RwLock::new(HashMap::new()),
             fs,
+            journal,
         }
+    }
+
+    /// The journal, when sessions are durable.
+    pub fn journal(&self) -> Option<&JournalHandle> {
+        self.journal.as_ref()
+    }
+
+    /// Workspace defaults.
+    pub fn defaults(&self) -> &Arc<WorkspaceDefaults> {
+        &self.defaults
+    }
+
+    fn bus_config(&self) -> BusConfig {
+        let limits = &self.config.limits;
+        BusConfig {
+            ring_frames: limits.ring_frames,
+            ring_bytes: limits.ring_bytes,
+            queue_frames: limits.queue_frames,
+            queue_bytes: limits.queue_bytes,
+            max_subscribers: limits.max_subscribers,
+        }
+    }
+
+    /// A bus for a session: journaled when the daemon has a journal. `view`
+    /// and `last_id` say where its ids continue (0 for a new session).
+    pub(crate) fn make_bus(
+        &self,
+        id: &str,
+        view: switchyard_core::SessionView,
+        last_id: u64,
+        epoch: String,
+    ) -> Bus {
+        match &self.journal {
+            Some(j) => Bus::durable(self.bus_config(), view, last_id, epoch, j.session_log(id)),
+            None => Bus::with_state(self.bus_config(), view, last_id, epoch),
+        }
+    }
+
+    /// Records a session (what it runs, its epoch) in the journal.
+    pub(crate) fn record(&self, session: &Session, spec: SessionSpec) {
+        if let Some(j) = &self.journal {
+            j.write(Write::Session(SessionRecord {
+                id: session.id.clone(),
+                spec,
+                state: session.status().as_str().into(),
+                epoch: session.bus.epoch().to_string(),
+                degraded: false,
+                created_at: session.created_at,
+                updated_at: now_ms(),
+            }));
+        }
+    }
+
+    /// Adds a session built elsewhere (restore).
+    pub(crate) fn insert(&self, session: Arc<Session>) {
+        self.sessions
+            .write()
+            .expect("sessions lock")
+            .insert(session.id.clone(), session);
+    }
+
+    /// Forgets an ended session and deletes what the journal stored of it.
+    /// A running session must be closed first.
+    pub async fn purge(&self, id: &str) -> ApiResult<()> {
+        let session = self.get(id)?;
+        if session.status() == Status::Running {
+            return Err(ApiError::new(
+                ErrorKind::SessionBusy,
+                format!("session {id} is still running"),
+            )
+            .hint("close it first (DELETE /session/{id}), then purge"));
+        }
+        session.bus.close();
+        self.sessions.write().expect("sessions lock").remove(id);
+        if let Some(j) = &self.journal {
+            j.write(Write::Purge {
+                session: id.to_string(),
+            });
+            j.flush_async().await;
+        }
+        tracing::info!(session = %id, "session purged");
+        Ok(())
+    }
+
+    /// Sessions whose events are no longer all being stored.
+    pub fn degraded_sessions(&self) -> Vec<(String, String)> {
+        self.list()
+            .iter()
+            .filter_map(|s| s.bus.degraded().map(|e| (s.id.clone(), e)))
+            .collect()
     }
 
     /// Daemon-wide file-access policy for agents.
@@ -316,16 +445,11 @@ impl Registry {
         }
         let limits = &self.config.limits;
         let permission_policy = permission_policy.unwrap_or(self.config.permission_policy);
-        let bus = Bus::new(BusConfig {
-            ring_frames: limits.ring_frames,
-            ring_bytes: limits.ring_bytes,
-            queue_frames: limits.queue_frames,
-            queue_bytes: limits.queue_bytes,
-            max_subscribers: limits.max_subscribers,
-        });
+        let id = new_id("s");
+        let bus = self.make_bus(&id, switchyard_core::SessionView::new(), 0, crate::bus::new_epoch());
         let (tx, rx) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
-            id: new_id("s"),
+            id,
             agent: agent_name.clone(),
             cwd: cwd.clone(),
             created_at: now_ms(),
@@ -337,18 +461,27 @@ impl Registry {
             clients: Mutex::new(BTreeMap::new()),
             status: Mutex::new(Status::Running),
             commands: tx,
+            journal: self.journal.clone(),
         });
+        self.record(
+            &session,
+            SessionSpec {
+                kind: "agent".into(),
+                agent: Some(agent_name.clone()),
+                command: Some(spec.program.clone()),
+                args: spec.args.clone(),
+                cwd: cwd.to_string_lossy().into_owned(),
+                agent_session_id: Some(conn.agent_session_id.clone()),
+                permission_policy: Some(permission_policy.as_str().into()),
+                ..SessionSpec::default()
+            },
+        );
         actor::start(
             session.clone(),
             conn,
             rx,
-            actor::ActorConfig {
-                queue_limit: limits.prompt_queue,
-                change_timeout: limits.change_timeout,
-                permission_timeout: limits.permission_timeout,
-                permission_policy,
-                defaults: self.defaults.clone(),
-            },
+            self.actor_config(permission_policy),
+            None,
         );
         let creator = session.attach(Role::Control, creator_name);
         self.sessions
@@ -359,17 +492,41 @@ impl Registry {
         Ok((session, creator))
     }
 
-    /// Ends every session (daemon shutdown): each live one gets exactly one
-    /// `session_died{reason:"daemon_shutdown"}` and its agent is ended.
+    pub(crate) fn actor_config(&self, permission_policy: PermissionPolicy) -> actor::ActorConfig {
+        let limits = &self.config.limits;
+        actor::ActorConfig {
+            queue_limit: limits.prompt_queue,
+            change_timeout: limits.change_timeout,
+            permission_timeout: limits.permission_timeout,
+            permission_policy,
+            defaults: self.defaults.clone(),
+        }
+    }
+
+    /// Ends every session (daemon shutdown) without a journal: each live one
+    /// gets exactly one `session_died{reason:"daemon_shutdown"}` and its
+    /// agent is ended.
+    ///
+    /// With a journal, live sessions are suspended instead: their agents
+    /// are ended but no ending is published, and the next start restores
+    /// them.
     pub async fn shutdown(&self) {
         let sessions = self.list();
+        let durable = self.journal.is_some();
         let waits = sessions.iter().map(|s| {
             let s = s.clone();
             async move {
-                let _ = s.call(|reply| Command::Shutdown { reply }).await;
+                let _ = if durable {
+                    s.call(|reply| Command::Suspend { reply }).await
+                } else {
+                    s.call(|reply| Command::Shutdown { reply }).await
+                };
             }
         });
         futures::future::join_all(waits).await;
+        if let Some(j) = &self.journal {
+            j.flush_async().await;
+        }
     }
 }
 

@@ -1,0 +1,296 @@
+//! Startup reconcile: bringing the journal's sessions back.
+//!
+//! Every stored session is rebuilt the same way first: its view is the
+//! stored snapshot plus the stored events (the core reducer again), its
+//! bus continues the ids after the last stored event in the same epoch, and
+//! its clients are back in presence (each with the usual grace period to
+//! reconnect). Then it depends on what the session is and where it stood:
+//!
+//! - ended (closed or died): listed and readable, nothing runs;
+//! - an agent that was running: respawned and reopened with ACP
+//!   `session/load` when the agent advertises it (the history it replays
+//!   is dropped, the journal has it), announced with `session_restored`;
+//!   otherwise it ends with `session_died{reason:"daemon_restarted"}`;
+//! - a terminal that was running: ends with
+//!   `session_died{reason:"daemon_restarted"}` until terminal cold-restore
+//!   lands (dispatch on kind below).
+//!
+//! A session whose journal is known to be incomplete (flagged degraded, or
+//! with a hole in its ids) gets a new epoch: a client holding ids from the
+//! old one is told `epoch_reset` rather than being resumed onto a log that
+//! does not match what it saw.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use switchyard_core::event::{SessionDied, TurnError};
+use switchyard_core::{ErrorKind, Event, Frame, Role, SessionView, reduce};
+use tokio::sync::mpsc;
+
+use super::{ClientEntry, Registry, Session, Status, actor, agent, now_ms, presence};
+use crate::config::PermissionPolicy;
+use crate::journal::{JournalError, SessionRecord, StoredHistory, Write};
+
+/// What start-up restored, for the log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Sessions read from the journal.
+    pub sessions: usize,
+    /// Agent sessions reopened with `session/load`.
+    pub reloaded: usize,
+    /// Sessions that were running and could not come back.
+    pub ended: usize,
+}
+
+/// Restores every session in the journal into `registry`.
+pub async fn restore(registry: &Registry) -> Result<RestoreReport, JournalError> {
+    let Some(journal) = registry.journal().cloned() else {
+        return Ok(RestoreReport::default());
+    };
+    let records = journal.journal().sessions()?;
+    let mut report = RestoreReport {
+        sessions: records.len(),
+        ..RestoreReport::default()
+    };
+    let mut work = Vec::new();
+    for record in records {
+        let history = journal.journal().history(&record.id)?;
+        work.push(restore_one(registry, record, history));
+    }
+    for outcome in futures::future::join_all(work).await {
+        match outcome {
+            Outcome::Reloaded => report.reloaded += 1,
+            Outcome::Ended => report.ended += 1,
+            Outcome::Idle => {}
+        }
+    }
+    Ok(report)
+}
+
+enum Outcome {
+    Idle,
+    Reloaded,
+    Ended,
+}
+
+/// The view and last id a stored history rebuilds, and whether its ids
+/// are contiguous.
+fn rebuild(history: &StoredHistory) -> (SessionView, u64, bool) {
+    let mut view = SessionView::new();
+    let mut last = 0;
+    if let Some((upto, snap)) = &history.snapshot {
+        if let Ok(frame) = Frame::from_json(snap) {
+            let _ = reduce(&mut view, &frame);
+        }
+        last = *upto;
+    }
+    let mut contiguous = true;
+    for e in &history.events {
+        if e.id != last + 1 {
+            contiguous = false;
+        }
+        match Frame::from_json(&e.json) {
+            Ok(frame) => {
+                reduce(&mut view, &frame);
+            }
+            Err(err) => {
+                tracing::warn!(id = e.id, "stored frame unreadable: {err}");
+                contiguous = false;
+            }
+        }
+        last = e.id.max(last);
+    }
+    // Whatever the stream state said (a resync pending, an eviction), the
+    // daemon's view is never waiting on a stream.
+    view.stream = Default::default();
+    (view, last, contiguous)
+}
+
+async fn restore_one(registry: &Registry, record: SessionRecord, history: StoredHistory) -> Outcome {
+    let (view, last_id, contiguous) = rebuild(&history);
+    let mut epoch = record.epoch.clone();
+    if record.degraded || !contiguous {
+        epoch = crate::bus::new_epoch();
+        tracing::warn!(session = %record.id, "journal incomplete for this session: new epoch {epoch}");
+        if let Some(j) = registry.journal() {
+            j.write(Write::Session(SessionRecord {
+                epoch: epoch.clone(),
+                degraded: false,
+                updated_at: now_ms(),
+                ..record.clone()
+            }));
+        }
+    }
+    let ended_in_log = matches!(view.lifecycle.state.as_str(), "died" | "closed");
+    let mut status = Status::parse(&record.state);
+    if ended_in_log {
+        status = if view.lifecycle.state == "closed" {
+            Status::Closed
+        } else {
+            Status::Died
+        };
+    }
+    let clients: Vec<ClientEntry> = view
+        .presence
+        .clients
+        .iter()
+        .map(|c| ClientEntry {
+            client_id: c.client_id.clone(),
+            role: Role::parse(&c.role),
+            name: c.name.clone(),
+            attached_at: now_ms(),
+        })
+        .collect();
+    let running_turn = view
+        .turn
+        .running
+        .then(|| view.turn.current_prompt_id.clone())
+        .flatten();
+    let pending_permissions: Vec<String> = view
+        .permissions
+        .pending
+        .iter()
+        .map(|p| p.request_id.clone())
+        .collect();
+
+    let spec = &record.spec;
+    let cwd = PathBuf::from(&spec.cwd);
+    let permission_policy = spec
+        .permission_policy
+        .as_deref()
+        .and_then(PermissionPolicy::parse)
+        .unwrap_or(registry.config().permission_policy);
+    let bus = registry.make_bus(&record.id, view, last_id, epoch);
+
+    // Reopen a running agent before the session is visible, so its pid is
+    // known and nothing can reach a half-restored session.
+    let mut conn = None;
+    let mut failure = None;
+    if status == Status::Running && spec.kind == "agent" {
+        match reload_agent(registry, &record).await {
+            Ok(c) => conn = Some(c),
+            Err(e) => failure = Some(e),
+        }
+    } else if status == Status::Running {
+        failure = Some(format!("{} sessions are not restored yet", spec.kind));
+    }
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let session = Arc::new(Session {
+        id: record.id.clone(),
+        agent: spec.agent.clone().unwrap_or_default(),
+        cwd: cwd.clone(),
+        created_at: record.created_at,
+        presence_grace: registry.config().limits.presence_grace,
+        agent_pid: conn.as_ref().and_then(|c| c.pgid),
+        permission_policy,
+        bus,
+        fs: registry.fs_policy().workspace(cwd.clone()),
+        clients: Mutex::new(BTreeMap::new()),
+        status: Mutex::new(status),
+        commands: tx,
+        journal: registry.journal().cloned(),
+    });
+    for entry in clients {
+        presence::restore_client(&session, entry);
+    }
+    registry.insert(session.clone());
+
+    // A turn or a vote that was in flight is gone with the old agent
+    // process; say so, so no client waits on it.
+    let settle = |session: &Session| {
+        for request_id in &pending_permissions {
+            session.bus.publish(
+                Event::PermissionResolved(switchyard_core::event::PermissionResolved {
+                    request_id: request_id.clone(),
+                    outcome: switchyard_core::event::PermissionOutcome::Cancelled,
+                    voter_client_id: None,
+                })
+                .to_frame(),
+            );
+        }
+        if let Some(prompt_id) = &running_turn {
+            let mut f = Event::TurnError(TurnError {
+                message: "the daemon restarted during this turn".into(),
+                error_kind: Some(ErrorKind::AgentExited),
+                prompt_id: Some(prompt_id.clone()),
+            })
+            .to_frame();
+            f.prompt_id = Some(prompt_id.clone());
+            session.bus.publish(f);
+        }
+    };
+
+    match (conn, failure) {
+        (Some(conn), _) => {
+            settle(&session);
+            let restored = Frame::new(
+                "session_restored",
+                json!({
+                    "kind": "agent",
+                    "reason": "daemon_restarted",
+                    "how": "session_load",
+                    "agentPid": conn.pgid,
+                }),
+            );
+            actor::start(
+                session.clone(),
+                conn,
+                rx,
+                registry.actor_config(permission_policy),
+                Some(restored),
+            );
+            tracing::info!(session = %record.id, "agent session reloaded with session/load");
+            Outcome::Reloaded
+        }
+        (None, Some(why)) => {
+            drop(rx);
+            settle(&session);
+            session.bus.publish(
+                Event::SessionDied(SessionDied {
+                    reason: "daemon_restarted".into(),
+                    exit_code: None,
+                    signal_code: None,
+                    error_kind: None,
+                })
+                .to_frame(),
+            );
+            session.set_status(Status::Died);
+            session.bus.close();
+            tracing::info!(session = %record.id, "session not restored: {why}");
+            Outcome::Ended
+        }
+        (None, None) => {
+            drop(rx);
+            session.bus.close();
+            Outcome::Idle
+        }
+    }
+}
+
+/// Respawns the session's agent and reopens its ACP session.
+async fn reload_agent(registry: &Registry, record: &SessionRecord) -> Result<agent::AgentConn, String> {
+    let spec = &record.spec;
+    let name = spec.agent.clone().unwrap_or_default();
+    let agent_spec = registry
+        .config()
+        .agents
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| format!("agent {name:?} is no longer configured"))?;
+    let agent_session = spec
+        .agent_session_id
+        .as_deref()
+        .ok_or("the agent's session id was not recorded")?;
+    let cwd = PathBuf::from(&spec.cwd);
+    agent::spawn_with(
+        &agent_spec,
+        &cwd,
+        registry.config().limits.init_timeout,
+        Some(agent_session),
+    )
+    .await
+    .map_err(|e| e.message)
+}
