@@ -225,7 +225,6 @@ async fn restore_one(registry: &Registry, record: SessionRecord, history: Stored
 
     match (conn, failure) {
         (Some(conn), _) => {
-            settle(&session);
             let restored = Frame::new(
                 "session_restored",
                 json!({
@@ -242,6 +241,7 @@ async fn restore_one(registry: &Registry, record: SessionRecord, history: Stored
                 registry.actor_config(permission_policy),
                 Some(restored),
             );
+            settle(&session);
             tracing::info!(session = %record.id, "agent session reloaded with session/load");
             Outcome::Reloaded
         }
