@@ -35,7 +35,8 @@ pub struct FloodArgs {
     pub queue_bytes: Option<usize>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
-    pub timeout_secs: u64,    /// The daemon's journal: `off` (in memory), `on`, `full` (fsync).
+    pub timeout_secs: u64,
+    /// The daemon's journal: `off` (in memory), `on`, `full` (fsync).
     #[arg(long, value_enum, default_value_t = daemon::JournalMode::On)]
     pub journal: daemon::JournalMode,
 }

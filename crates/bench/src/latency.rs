@@ -66,7 +66,8 @@ pub struct LatencyArgs {
     pub source: Source,
     /// `--source echo`: `agent_message_chunk`s per `/echo` turn.
     #[arg(long, default_value_t = 16)]
-    pub chunks_per_turn: usize,    /// The daemon's journal: `off` (in memory), `on`, `full` (fsync).
+    pub chunks_per_turn: usize,
+    /// The daemon's journal: `off` (in memory), `on`, `full` (fsync).
     #[arg(long, value_enum, default_value_t = daemon::JournalMode::On)]
     pub journal: daemon::JournalMode,
 }

@@ -149,12 +149,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             )
         })?,
     };
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-    let addr = listener.local_addr()?;
-    let auth = Auth::new(token.clone(), addr, config.allowed_origins.clone())
-        .with_tokens(Arc::new(crate::tokens::TokenStore::open(&config.data_dir)));
+    // The journal first: a database it must refuse stops start-up before
+    // anything listens.
     let journal = match &config.journal {
         Some(jc) => {
             let db = crate::journal::sqlite::SqliteJournal::open(
@@ -164,10 +160,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
             let path = db.path().display().to_string();
-            Some(crate::journal::JournalHandle::start(db, *jc, path))
+            let handle = crate::journal::JournalHandle::start(db, *jc, path);
+            crate::journal::mirror::sync_files(&config.data_dir, &handle);
+            Some(handle)
         }
         None => None,
     };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let auth = Auth::new(token.clone(), addr, config.allowed_origins.clone())
+        .with_tokens(Arc::new(crate::tokens::TokenStore::open(&config.data_dir)));
     let registry = Arc::new(Registry::with_journal(config, journal));
     let report = crate::session::restore::restore(&registry)
         .await

@@ -135,6 +135,8 @@ struct Inner {
     epoch: String,
     /// Where frames are made durable before anyone sees them.
     log: Option<Arc<dyn EventLog>>,
+    /// Woken whenever committed frames are delivered.
+    delivered: Notify,
     state: Mutex<State>,
 }
 
@@ -255,6 +257,7 @@ impl Bus {
                 config,
                 epoch,
                 log,
+                delivered: Notify::new(),
                 state: Mutex::new(State {
                     last_id,
                     delivered: last_id,
@@ -390,6 +393,7 @@ impl Bus {
                 close_now(&mut st);
             }
         }
+        self.inner.delivered.notify_waiters();
         for (id, report) in reports {
             report.log(id);
         }
@@ -414,7 +418,10 @@ impl Bus {
             first
         };
         if first {
-            tracing::error!(error, "journal write failed: session degraded, events are no longer stored");
+            tracing::error!(
+                error,
+                "journal write failed: session degraded, events are no longer stored"
+            );
             self.publish(Frame::new(
                 "session_degraded",
                 serde_json::json!({ "reason": "journal_write_failed", "error": error }),
@@ -423,6 +430,28 @@ impl Bus {
         let mut st = self.inner.lock();
         if st.closing && st.pending.is_empty() {
             close_now(&mut st);
+        }
+        drop(st);
+        self.inner.delivered.notify_waiters();
+    }
+
+    /// Waits until every frame published so far is delivered (committed,
+    /// on a durable bus), so that a snapshot taken next includes them: an
+    /// HTTP answer that says "created" or "attached" is then true of the
+    /// stream too. Immediate on an in-memory bus.
+    pub async fn settled(&self) {
+        let target = self.last_id();
+        loop {
+            let woken = self.inner.delivered.notified();
+            let mut woken = std::pin::pin!(woken);
+            woken.as_mut().enable();
+            {
+                let st = self.inner.lock();
+                if st.delivered >= target || st.pending.is_empty() {
+                    return;
+                }
+            }
+            woken.await;
         }
     }
 
@@ -512,7 +541,11 @@ impl Bus {
                 // Older than the ring. The log is read under the lock (a
                 // rare path): nothing can be delivered between what it
                 // returns and the ring.
-                let stored = self.inner.log.as_ref().and_then(|log| log.read(n, earliest));
+                let stored = self
+                    .inner
+                    .log
+                    .as_ref()
+                    .and_then(|log| log.read(n, earliest));
                 match stored {
                     Some(frames) => {
                         initial.extend(frames);

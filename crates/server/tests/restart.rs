@@ -73,7 +73,11 @@ async fn kill_9_during_a_flood_loses_no_event_and_reuses_no_id_body() {
     let mut d1 = opts.start().await;
     let (sid, creator) = d1.create_session("demo", ws.path()).await;
     let (_, att) = d1
-        .post(&format!("/session/{sid}/attach"), None, json!({"role": "observer"}))
+        .post(
+            &format!("/session/{sid}/attach"),
+            None,
+            json!({"role": "observer"}),
+        )
         .await;
     let observer = att["clientId"].as_str().unwrap().to_string();
     let mut a = d1.events(&sid, &creator, None).await;
@@ -97,15 +101,21 @@ async fn kill_9_during_a_flood_loses_no_event_and_reuses_no_id_body() {
 
     // Same data dir, same port, same token.
     opts.listen = d1.addr.to_string();
-        eprintln!("step: let d2 = opts.start().await;
-    assert_");
+    eprintln!(
+        "step: let d2 = opts.start().await;
+    assert_"
+    );
     let d2 = opts.start().await;
     assert_eq!(d2.addr, d1.addr);
 
     // Every id any client received exists with identical content.
     let log = whole_log(&d2, &sid, &creator).await;
     for (id, raw) in seen_a.iter().chain(&seen_b) {
-        assert_eq!(log.get(id), Some(raw), "event {id} is stored as it was sent");
+        assert_eq!(
+            log.get(id),
+            Some(raw),
+            "event {id} is stored as it was sent"
+        );
     }
     // Ids continue after the stored ones: the restore's own events come
     // after everything any client saw before the crash.
@@ -169,9 +179,9 @@ async fn kill_9_during_a_flood_loses_no_event_and_reuses_no_id_body() {
     }
 
     // The restored session works: a new prompt is answered.
+    let mut s = d2.events(&sid, &creator, None).await;
     let (status, body) = d2.prompt(&sid, &creator, "/echo after the crash").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let mut s = d2.events(&sid, &creator, None).await;
     s.until(|f| f.kind == "turn_complete").await;
     assert!(agent_text(&s.view()).contains("after the crash"));
 }
@@ -190,12 +200,17 @@ async fn a_graceful_restart_reloads_agents_that_can_and_ends_those_that_cannot_b
     let (noload, c2) = d1.create_session("noload", ws.path()).await;
     let (closed, c3) = d1.create_session("demo", ws.path()).await;
     for (sid, cid) in [(&loads, &c1), (&noload, &c2)] {
-        d1.prompt(sid, cid, "/echo remember me").await;
         let mut s = d1.events(sid, cid, None).await;
+        d1.prompt(sid, cid, "/echo remember me").await;
         s.until_kind("turn_complete").await;
     }
     let (status, _) = d1
-        .send(reqwest::Method::DELETE, &format!("/session/{closed}"), Some(&c3), None)
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/session/{closed}"),
+            Some(&c3),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, before) = d1.get(&format!("/session/{loads}"), None).await;
@@ -213,11 +228,20 @@ async fn a_graceful_restart_reloads_agents_that_can_and_ends_those_that_cannot_b
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["sessionId"].as_str().unwrap().to_string(), s["status"].clone()))
+        .map(|s| {
+            (
+                s["sessionId"].as_str().unwrap().to_string(),
+                s["status"].clone(),
+            )
+        })
         .collect();
     assert_eq!(states[&loads], json!("running"));
     assert_eq!(states[&noload], json!("died"));
-    assert_eq!(states[&closed], json!("closed"), "closed sessions stay listed");
+    assert_eq!(
+        states[&closed],
+        json!("closed"),
+        "closed sessions stay listed"
+    );
 
     // Reloaded: same epoch, the conversation is there once (the agent's
     // replayed history is not published again), and it answers.
@@ -237,7 +261,10 @@ async fn a_graceful_restart_reloads_agents_that_can_and_ends_those_that_cannot_b
     // Not reloadable: ended with the reason, still readable.
     let mut s = d2.events(&noload, &c2, None).await;
     let snap = s.until_kind("session_snapshot").await;
-    assert_eq!(snap.data["view"]["lifecycle"]["reason"], json!("daemon_restarted"));
+    assert_eq!(
+        snap.data["view"]["lifecycle"]["reason"],
+        json!("daemon_restarted")
+    );
     let mut view = SessionView::new();
     reduce(&mut view, &snap);
     assert!(agent_text(&view).contains("remember me"));
@@ -245,11 +272,21 @@ async fn a_graceful_restart_reloads_agents_that_can_and_ends_those_that_cannot_b
 
     // Purge: only ended sessions, then gone from the list and the journal.
     let (status, body) = d2
-        .send(reqwest::Method::DELETE, &format!("/session/{loads}?purge=true"), Some(&c1), None)
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/session/{loads}?purge=true"),
+            Some(&c1),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, body) = d2
-        .send(reqwest::Method::DELETE, &format!("/session/{closed}?purge=true"), Some(&c3), None)
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/session/{closed}?purge=true"),
+            Some(&c3),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["purged"], json!(true));
@@ -274,14 +311,18 @@ async fn an_old_epoch_gets_epoch_reset_and_a_snapshot_body() {
     let opts = DaemonOpts::new(&dir.path().join("data"), ws.path());
     let d = opts.start().await;
     let (sid, cid) = d.create_session("demo", ws.path()).await;
-    d.prompt(&sid, &cid, "/echo hi").await;
     let mut s = d.events(&sid, &cid, None).await;
+    d.prompt(&sid, &cid, "/echo hi").await;
     s.until_kind("turn_complete").await;
     let last = s.view().last_event_id;
     for resp in [
-        d.events_raw(&sid, &cid, Some(last - 2), Some("some-older-epoch")).await,
+        d.events_raw(&sid, &cid, Some(last - 2), Some("some-older-epoch"))
+            .await,
         d.http
-            .get(d.url(&format!("/session/{sid}/events?lastEventId={}&epoch=x", last - 2)))
+            .get(d.url(&format!(
+                "/session/{sid}/events?lastEventId={}&epoch=x",
+                last - 2
+            )))
             .bearer_auth(&d.token)
             .header("x-client-id", &cid)
             .send()
@@ -374,10 +415,14 @@ async fn a_full_disk_degrades_the_session_and_the_daemon_lives_on_body() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["status"], json!("degraded"), "{health}");
     assert_eq!(health["journal"]["status"], json!("degraded"));
-    assert_eq!(health["journal"]["degradedSessions"][0]["sessionId"], json!(sid));
+    assert_eq!(
+        health["journal"]["degradedSessions"][0]["sessionId"],
+        json!(sid)
+    );
     // Still serving: another prompt on the same session is answered.
     d.prompt(&sid, &cid, "/echo still here").await;
-    s.until(|f| f.kind == "turn_complete" && f.id > degraded.id).await;
+    s.until(|f| f.kind == "turn_complete" && f.id > degraded.id)
+        .await;
     assert!(agent_text(&s.view()).contains("still here"));
     let _ = DEADLINE;
 }

@@ -12,6 +12,7 @@
 //! only as a [`crate::bus::EventLog`]: it hands frames over and fans them
 //! out once the writer says they are committed.
 
+pub mod mirror;
 pub mod sqlite;
 pub mod writer;
 

@@ -69,7 +69,10 @@ impl SqliteJournal {
     /// migrates it forward. `reset` deletes an existing database first.
     pub fn open(data_dir: &Path, full_sync: bool, reset: bool) -> JResult<Arc<SqliteJournal>> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            JournalError(format!("cannot create the data dir {}: {e}", data_dir.display()))
+            JournalError(format!(
+                "cannot create the data dir {}: {e}",
+                data_dir.display()
+            ))
         })?;
         let path = data_dir.join(super::FILE_NAME);
         if reset {
@@ -92,7 +95,8 @@ impl SqliteJournal {
                 path.display()
             ))
         };
-        let writer = Connection::open(&path).map_err(|e| refuse(format!("cannot be opened: {e}")))?;
+        let writer =
+            Connection::open(&path).map_err(|e| refuse(format!("cannot be opened: {e}")))?;
         writer
             .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| refuse(format!("cannot be configured: {e}")))?;
@@ -116,7 +120,11 @@ impl SqliteJournal {
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| refuse(format!("cannot switch to WAL: {e}")))?;
         writer
-            .pragma_update(None, "synchronous", if full_sync { "FULL" } else { "NORMAL" })
+            .pragma_update(
+                None,
+                "synchronous",
+                if full_sync { "FULL" } else { "NORMAL" },
+            )
             .map_err(|e| refuse(format!("cannot be configured: {e}")))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = writer.unchecked_transaction()?;

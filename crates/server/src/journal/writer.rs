@@ -72,7 +72,15 @@ impl JournalHandle {
             .usage()
             .unwrap_or_default()
             .into_iter()
-            .map(|(s, n, b)| (Arc::<str>::from(s), Usage { events: n, bytes: b }))
+            .map(|(s, n, b)| {
+                (
+                    Arc::<str>::from(s),
+                    Usage {
+                        events: n,
+                        bytes: b,
+                    },
+                )
+            })
             .collect();
         let writer = Writer {
             journal: journal.clone(),
@@ -152,7 +160,10 @@ impl EventLog for SessionLog {
         };
         if let Err(e) = self.handle.tx.send(Msg::Write(w, Some(ack.clone()))) {
             // The writer is gone (it only stops when the daemon does).
-            ack.failed(frame.id.unwrap_or(0), &format!("journal writer stopped: {e}"));
+            ack.failed(
+                frame.id.unwrap_or(0),
+                &format!("journal writer stopped: {e}"),
+            );
         }
     }
 
@@ -364,4 +375,214 @@ fn apply(view: &mut SessionView, json: &str) -> Result<(), super::JournalError> 
         .map_err(|e| super::JournalError(format!("stored frame unreadable: {e}")))?;
     reduce(view, &frame);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Condvar, Mutex};
+    use std::task::{Context, Poll, Waker};
+
+    use serde_json::json;
+
+    use super::super::{JResult, JournalError, SessionRecord, StoredHistory};
+    use super::*;
+    use crate::bus::{Bus, BusConfig, Subscription};
+
+    /// A journal whose commits can be held at a gate or made to fail.
+    #[derive(Default)]
+    struct TestJournal {
+        fail: AtomicBool,
+        held: Mutex<bool>,
+        gate: Condvar,
+        stored: Mutex<Vec<StoredEvent>>,
+    }
+
+    impl TestJournal {
+        fn hold(&self, on: bool) {
+            *self.held.lock().unwrap() = on;
+            self.gate.notify_all();
+        }
+    }
+
+    impl Journal for TestJournal {
+        fn commit(&self, batch: &[Write]) -> JResult<()> {
+            let mut held = self.held.lock().unwrap();
+            while *held {
+                held = self.gate.wait(held).unwrap();
+            }
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(JournalError("disk I/O error (injected)".into()));
+            }
+            for w in batch {
+                if let Write::Event { event, .. } = w {
+                    self.stored.lock().unwrap().push(event.clone());
+                }
+            }
+            Ok(())
+        }
+        fn sessions(&self) -> JResult<Vec<SessionRecord>> {
+            Ok(Vec::new())
+        }
+        fn history(&self, _: &str) -> JResult<StoredHistory> {
+            Ok(StoredHistory::default())
+        }
+        fn range(&self, _: &str, after: u64, before: u64) -> JResult<Option<Vec<StoredEvent>>> {
+            let stored = self.stored.lock().unwrap();
+            let v: Vec<StoredEvent> = stored
+                .iter()
+                .filter(|e| e.id > after && e.id < before)
+                .cloned()
+                .collect();
+            Ok((v.len() as u64 == before - after - 1).then_some(v))
+        }
+        fn usage(&self) -> JResult<Vec<(String, u64, u64)>> {
+            Ok(Vec::new())
+        }
+        fn compact(&self, _: &str, _: u64, _: &str) -> JResult<()> {
+            Ok(())
+        }
+        fn setting(&self, _: &str) -> JResult<Option<String>> {
+            Ok(None)
+        }
+    }
+
+    fn output(text: &str) -> Frame {
+        Frame::new("terminal_output", json!({ "data": text }))
+    }
+
+    /// Frames queued right now.
+    fn drain(sub: &mut Subscription) -> Vec<Arc<Outgoing>> {
+        let mut out = Vec::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        while let Poll::Ready(Some(o)) = std::pin::pin!(sub.next()).poll(&mut cx) {
+            out.push(o);
+        }
+        out
+    }
+
+    /// Waits (bounded) until `f` holds; the writer is another thread.
+    fn eventually(mut f: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !f() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "condition not met in time"
+            );
+            std::thread::yield_now();
+        }
+    }
+
+    fn setup() -> (Arc<TestJournal>, JournalHandle, Bus) {
+        let journal = Arc::new(TestJournal::default());
+        let handle = JournalHandle::start(journal.clone(), JournalConfig::default(), "test".into());
+        let bus = Bus::durable(
+            BusConfig {
+                ring_frames: 4,
+                ..BusConfig::default()
+            },
+            SessionView::new(),
+            0,
+            "e".into(),
+            handle.session_log("s"),
+        );
+        (journal, handle, bus)
+    }
+
+    use std::future::Future;
+
+    #[test]
+    fn subscribers_see_a_frame_only_once_it_is_committed() {
+        let (journal, handle, bus) = setup();
+        let mut sub = bus.subscribe(Some(0)).unwrap();
+        assert_eq!(drain(&mut sub)[0].kind, "replay_complete");
+        journal.hold(true);
+        assert_eq!(bus.publish(output("a")), 1);
+        assert_eq!(bus.publish(output("b")), 2);
+        // Published (ids handed out), not committed: nobody sees them, and
+        // neither do the view nor a new subscriber's snapshot.
+        assert!(drain(&mut sub).is_empty());
+        assert_eq!((bus.last_id(), bus.delivered_id()), (2, 0));
+        assert_eq!(bus.view().last_event_id, 0);
+        journal.hold(false);
+        handle.flush();
+        eventually(|| bus.delivered_id() == 2);
+        let got = drain(&mut sub);
+        assert_eq!(
+            got.iter().map(|o| o.id).collect::<Vec<_>>(),
+            [Some(1), Some(2)]
+        );
+        assert_eq!(journal.stored.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn resumes_older_than_the_ring_come_from_the_journal() {
+        let (_journal, handle, bus) = setup();
+        let mut first = bus.subscribe(Some(0)).unwrap();
+        for i in 0..20 {
+            bus.publish(output(&format!("line {i}")));
+        }
+        handle.flush();
+        eventually(|| bus.delivered_id() == 20);
+        let seen = drain(&mut first);
+        let mut late = bus.subscribe(Some(3)).unwrap();
+        let got = drain(&mut late);
+        let ids: Vec<u64> = got.iter().filter_map(|o| o.id).collect();
+        assert_eq!(ids, (4..=20).collect::<Vec<_>>());
+        assert_eq!(got.last().unwrap().kind, "replay_complete");
+        // Byte for byte what the first subscriber got live.
+        for o in got.iter().filter(|o| o.id.is_some()) {
+            let live = seen.iter().find(|s| s.id == o.id).unwrap();
+            assert_eq!(live.json, o.json);
+        }
+    }
+
+    #[test]
+    fn a_failing_write_degrades_the_session_without_losing_frames() {
+        let (journal, handle, bus) = setup();
+        let mut sub = bus.subscribe(Some(0)).unwrap();
+        bus.publish(output("stored"));
+        handle.flush();
+        eventually(|| bus.delivered_id() == 1);
+        journal.fail.store(true, Ordering::SeqCst);
+        bus.publish(output("not stored"));
+        handle.flush();
+        eventually(|| bus.degraded().is_some());
+        bus.publish(output("after"));
+        let got = drain(&mut sub);
+        let kinds: Vec<(&str, Option<u64>)> = got.iter().map(|o| (o.kind.as_str(), o.id)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("replay_complete", None),
+                ("terminal_output", Some(1)),
+                ("terminal_output", Some(2)),
+                ("session_degraded", Some(3)),
+                ("terminal_output", Some(4)),
+            ]
+        );
+        assert!(bus.degraded().unwrap().contains("injected"));
+        let status = handle.status();
+        assert_eq!(status.status, "degraded");
+        assert_eq!(status.failed_commits, 1);
+    }
+
+    #[test]
+    fn closing_waits_for_the_last_commit() {
+        let (journal, handle, bus) = setup();
+        let mut sub = bus.subscribe(Some(0)).unwrap();
+        journal.hold(true);
+        bus.publish(output("the last words"));
+        bus.close();
+        journal.hold(false);
+        handle.flush();
+        eventually(|| bus.delivered_id() == 1);
+        let got = drain(&mut sub);
+        assert_eq!(got.last().unwrap().kind, "terminal_output");
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(
+            std::pin::pin!(sub.next()).poll(&mut cx),
+            Poll::Ready(None)
+        ));
+    }
 }

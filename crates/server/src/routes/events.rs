@@ -81,13 +81,13 @@ pub async fn events(
         .bus
         .subscribe_at(resume, epoch.as_deref())
         .map_err(|e| match e {
-        BusError::TooManySubscribers { limit } => ApiError::new(
-            ErrorKind::SessionBusy,
-            format!("session {} already has {limit} event streams", session.id),
-        )
-        .with_status(StatusCode::TOO_MANY_REQUESTS)
-        .retry_after(5),
-    })?;
+            BusError::TooManySubscribers { limit } => ApiError::new(
+                ErrorKind::SessionBusy,
+                format!("session {} already has {limit} event streams", session.id),
+            )
+            .with_status(StatusCode::TOO_MANY_REQUESTS)
+            .retry_after(5),
+        })?;
     let heartbeat = state.registry.config().limits.heartbeat;
     let sse =
         Sse::new(frames(sub, guard)).keep_alive(KeepAlive::new().interval(heartbeat).text("ping"));

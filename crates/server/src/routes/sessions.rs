@@ -163,6 +163,7 @@ pub async fn attach(
         )));
     }
     let entry = session.attach(role, body.name);
+    session.bus.settled().await;
     Ok(Json(json!({
         "sessionId": session.id,
         "clientId": entry.client_id,
@@ -208,8 +209,9 @@ pub async fn close(
         None | Some("false") => false,
         Some("true") => true,
         Some(other) => {
-            return Err(ApiError::invalid(format!("purge={other:?}"))
-                .hint("purge must be true or false"));
+            return Err(
+                ApiError::invalid(format!("purge={other:?}")).hint("purge must be true or false")
+            );
         }
     };
     if purge {

@@ -329,7 +329,8 @@ async fn load_session(
             Some(Inbound::Notification { .. }) => dropped += 1,
             Some(Inbound::Request { responder, .. }) => {
                 // Nothing may act for the session while it is being reopened.
-                let _ = responder.respond_with_error(agent_client_protocol::Error::internal_error());
+                let _ =
+                    responder.respond_with_error(agent_client_protocol::Error::internal_error());
             }
             Some(Inbound::Eof) | Some(Inbound::Exited(_)) | None => {
                 return Err(ApiError::new(

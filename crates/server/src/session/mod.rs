@@ -7,13 +7,13 @@
 //! order of events on the bus is simply the order the actor handled them.
 
 pub mod actor;
-pub mod restore;
 pub mod agent;
 pub mod fs;
 mod permissions;
 pub mod presence;
 mod prompts;
 mod provenance;
+pub mod restore;
 pub mod settings;
 
 use std::collections::{BTreeMap, HashMap};
@@ -446,7 +446,12 @@ impl Registry {
         let limits = &self.config.limits;
         let permission_policy = permission_policy.unwrap_or(self.config.permission_policy);
         let id = new_id("s");
-        let bus = self.make_bus(&id, switchyard_core::SessionView::new(), 0, crate::bus::new_epoch());
+        let bus = self.make_bus(
+            &id,
+            switchyard_core::SessionView::new(),
+            0,
+            crate::bus::new_epoch(),
+        );
         let (tx, rx) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
             id,
@@ -489,6 +494,7 @@ impl Registry {
             .expect("sessions lock")
             .insert(session.id.clone(), session.clone());
         tracing::info!(session = %session.id, agent = %agent_name, cwd = %cwd.display(), "session created");
+        session.bus.settled().await;
         Ok((session, creator))
     }
 

@@ -108,7 +108,11 @@ fn rebuild(history: &StoredHistory) -> (SessionView, u64, bool) {
     (view, last, contiguous)
 }
 
-async fn restore_one(registry: &Registry, record: SessionRecord, history: StoredHistory) -> Outcome {
+async fn restore_one(
+    registry: &Registry,
+    record: SessionRecord,
+    history: StoredHistory,
+) -> Outcome {
     let (view, last_id, contiguous) = rebuild(&history);
     let mut epoch = record.epoch.clone();
     if record.degraded || !contiguous {
@@ -271,7 +275,10 @@ async fn restore_one(registry: &Registry, record: SessionRecord, history: Stored
 }
 
 /// Respawns the session's agent and reopens its ACP session.
-async fn reload_agent(registry: &Registry, record: &SessionRecord) -> Result<agent::AgentConn, String> {
+async fn reload_agent(
+    registry: &Registry,
+    record: &SessionRecord,
+) -> Result<agent::AgentConn, String> {
     let spec = &record.spec;
     let name = spec.agent.clone().unwrap_or_default();
     let agent_spec = registry

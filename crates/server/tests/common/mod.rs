@@ -395,7 +395,10 @@ impl DaemonOpts {
             .arg("--agent")
             .arg(format!("noload={bin} demo-agent --no-load-session"))
             .args(&self.extra)
-            .env("SWITCHYARD_DEMO_AGENT_STATE_DIR", self.data_dir.join("demo-agent"))
+            .env(
+                "SWITCHYARD_DEMO_AGENT_STATE_DIR",
+                self.data_dir.join("demo-agent"),
+            )
             .env("SWITCHYARD_LOG", "switchyard_server=debug")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -507,7 +510,10 @@ impl DaemonProc {
         client: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut r = self.http.request(method, self.url(path)).bearer_auth(&self.token);
+        let mut r = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.token);
         if let Some(c) = client {
             r = r.header("x-client-id", c);
         }
@@ -517,11 +523,15 @@ impl DaemonProc {
         let resp = r.send().await.unwrap();
         let status = resp.status();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn post(&self, path: &str, client: Option<&str>, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::POST, path, client, Some(body)).await
+        self.send(reqwest::Method::POST, path, client, Some(body))
+            .await
     }
 
     pub async fn get(&self, path: &str, client: Option<&str>) -> (StatusCode, Value) {
@@ -571,7 +581,12 @@ impl DaemonProc {
         r.send().await.unwrap()
     }
 
-    pub async fn events(&self, session: &str, client: &str, last_event_id: Option<u64>) -> EventStream {
+    pub async fn events(
+        &self,
+        session: &str,
+        client: &str,
+        last_event_id: Option<u64>,
+    ) -> EventStream {
         EventStream::from_response(self.events_raw(session, client, last_event_id, None).await)
     }
 }
