@@ -28,16 +28,20 @@ export function skipWithoutDaemon() {
 
 /**
  * Starts a daemon. `options.args`: extra flags (`--ring-size 64`,
- * `--allow-origin http://…`). Returns { url, port, pid, dataDir, workspace(),
- * log(), stop() }; `stop()` ends the process (SIGTERM, then SIGKILL after
- * 5 s) and resolves once it exited.
+ * `--allow-origin http://…`); `options.dataDir`: reuse this data dir (kept
+ * by `stop()`, for restarts); `options.listen`: an address to bind instead
+ * of 127.0.0.1:0 (a restart on the same port). Returns { url, port, pid,
+ * dataDir, workspace(), log(), stop(), kill9() }; `stop()` ends the process
+ * (SIGTERM, then SIGKILL after 5 s) and resolves once it exited; `kill9()`
+ * SIGKILLs it at once.
  */
 export async function startDaemon(options = {}) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
+  const ownDir = !options.dataDir;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
   const child = spawn(
     daemonBin,
     [
-      'serve', '--listen', '127.0.0.1:0', '--token', TOKEN, '--data-dir', dataDir,
+      'serve', '--listen', options.listen ?? '127.0.0.1:0', '--token', TOKEN, '--data-dir', dataDir,
       // Workspaces are made under the data dir; agents may write there.
       '--trusted-root', dataDir,
       ...(options.args ?? []),
@@ -58,7 +62,13 @@ export async function startDaemon(options = {}) {
       await exited;
       clearTimeout(timer);
     }
-    rmSync(dataDir, { recursive: true, force: true });
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  const kill9 = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
   };
   try {
     const url = await new Promise((resolve, reject) => {
@@ -85,6 +95,7 @@ export async function startDaemon(options = {}) {
       workspace: () => mkdtempSync(join(dataDir, 'ws-')),
       log: () => log,
       stop,
+      kill9,
     };
   } catch (e) {
     await stop();
