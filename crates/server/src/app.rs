@@ -39,6 +39,8 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 header::CONTENT_TYPE,
                 HeaderName::from_static("x-client-id"),
                 HeaderName::from_static("last-event-id"),
+                // The SDK sends back the epoch of the ids it resumes from.
+                HeaderName::from_static("x-switchyard-epoch"),
             ])
             .expose_headers([
                 header::RETRY_AFTER,
