@@ -145,5 +145,6 @@ impl Session {
             })
             .to_frame(),
         );
+        self.client_gone(client_id);
     }
 }
