@@ -82,7 +82,7 @@ test('terminal: owner types, observer watches, ownership hands over', { skip: sk
     await until(() => wa.view.state().terminal?.exited && wb.view.state().terminal?.exited, 10000, 'both see the exit');
     for (const w of [wa, wb]) {
       assert.equal(w.frames.filter((f) => f.type === 'terminal_exited').length, 1);
-      assert.equal(w.view.state().terminal.exited.signal, 'KILL');
+      assert.equal(w.view.state().terminal.exited.signal, 'SIGKILL');
     }
   } finally {
     for (const c of connections) c.close();
