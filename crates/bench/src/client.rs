@@ -91,6 +91,38 @@ impl Api {
         ))
     }
 
+    /// `POST /session` with `{"kind":"terminal", ...body}`: (sessionId,
+    /// clientId).
+    pub async fn create_terminal(&self, mut body: Value) -> Result<(String, String)> {
+        body["kind"] = "terminal".into();
+        let (status, body) = self
+            .json(reqwest::Method::POST, "/session", None, Some(body))
+            .await?;
+        if status != StatusCode::CREATED {
+            bail!("POST /session (terminal): {status} {body}");
+        }
+        Ok((
+            str_field(&body, "sessionId")?,
+            str_field(&body, "clientId")?,
+        ))
+    }
+
+    /// `POST /session/{id}/input`.
+    pub async fn input(&self, session: &str, client: &str, data: &str) -> Result<()> {
+        let (status, body) = self
+            .json(
+                reqwest::Method::POST,
+                &format!("/session/{session}/input"),
+                Some(client),
+                Some(json!({ "data": data })),
+            )
+            .await?;
+        if status != StatusCode::OK {
+            bail!("input: {status} {body}");
+        }
+        Ok(())
+    }
+
     /// `POST /session/{id}/attach` → clientId.
     pub async fn attach(&self, session: &str, role: &str) -> Result<String> {
         let (status, body) = self

@@ -31,6 +31,9 @@
 //!   request sent → `replay_complete` received.
 //! - `startup` — spawn → port accepting connections.
 //! - `create` — `POST /session` latency with the demo agent.
+//! - `terminal` — terminal sessions: PTY → clients throughput with 1 and
+//!   10 clients, peak daemon RSS during a 1 GB flood, keystroke round trip
+//!   (not part of `all`: the 1 GB flood alone takes a while).
 //! - `all` — every scenario above, in that order, with its defaults; it
 //!   also runs `latency --source echo`, and reruns `flood` with queues deep
 //!   enough for the whole flood when the first run evicted observers.
@@ -57,6 +60,7 @@ mod paced_agent;
 mod report;
 mod resume;
 mod startup;
+mod terminal;
 
 use std::path::{Path, PathBuf};
 
@@ -103,6 +107,8 @@ enum Cmd {
     Startup(startup::StartupArgs),
     /// `POST /session` latency with the demo agent.
     Create(create::CreateArgs),
+    /// Terminal sessions: PTY → clients throughput, peak RSS, keystrokes.
+    Terminal(terminal::TerminalArgs),
     /// Every scenario, in order, with default options.
     All,
     /// (internal) The paced ACP agent `latency` runs inside the daemon.
@@ -125,6 +131,7 @@ async fn run_one(bin: &Path, cmd: &Cmd) -> Result<Report> {
         Cmd::Resume(a) => resume::run(bin, a).await,
         Cmd::Startup(a) => startup::run(bin, a).await,
         Cmd::Create(a) => create::run(bin, a).await,
+        Cmd::Terminal(a) => terminal::run(bin, a).await,
         Cmd::All | Cmd::PacedAgent => unreachable!("handled in main"),
     }
 }

@@ -415,10 +415,17 @@ pub struct OwnerChanged {
 
 /// `terminal_output`: decoded PTY output (UTF-8, coalesced).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TerminalOutput {
     /// The text.
     pub data: String,
+    /// Set when the output is from a terminal an agent started
+    /// (`terminal/create`), not the session's own terminal; the reducer
+    /// leaves the session's screen alone for those.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub terminal_id: Option<String>,
 }
 
 /// `terminal_resized`.
@@ -440,6 +447,10 @@ pub struct TerminalExited {
     pub exit_code: Option<i64>,
     /// Signal name, when killed by one.
     pub signal: Option<String>,
+    /// Set for a terminal an agent started (see [`TerminalOutput`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub terminal_id: Option<String>,
 }
 
 /// `session_died`: the session ended without being closed.
@@ -700,6 +711,7 @@ impl Event {
             }
             "terminal_output" => Event::TerminalOutput(TerminalOutput {
                 data: req_str(m, "data", p)?.to_string(),
+                terminal_id: opt_string(m, "terminalId", p)?,
             }),
             "terminal_resized" => Event::TerminalResized(TerminalResized {
                 cols: u16_field(m, "cols", p)?,
@@ -708,6 +720,7 @@ impl Event {
             "terminal_exited" => Event::TerminalExited(TerminalExited {
                 exit_code: opt_i64(m, "exitCode", p)?,
                 signal: opt_string(m, "signal", p)?,
+                terminal_id: opt_string(m, "terminalId", p)?,
             }),
             "session_died" => Event::SessionDied(SessionDied {
                 reason: req_str(m, "reason", p)?.to_string(),

@@ -39,6 +39,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 header::CONTENT_TYPE,
                 HeaderName::from_static("x-client-id"),
                 HeaderName::from_static("last-event-id"),
+                // The SDK sends back the epoch of the ids it resumes from.
                 HeaderName::from_static("x-switchyard-epoch"),
             ])
             .expose_headers([
@@ -76,6 +77,15 @@ pub fn router(state: AppState) -> Router {
             "/session/{id}/permission/{request_id}",
             post(routes::permissions::vote),
         )
+        .route("/session/{id}/input", post(routes::terminals::input))
+        .route("/session/{id}/resize", post(routes::terminals::resize))
+        .route("/session/{id}/signal", post(routes::terminals::signal))
+        .route(
+            "/session/{id}/clear-scrollback",
+            post(routes::terminals::clear_scrollback),
+        )
+        .route("/session/{id}/owner", post(routes::terminals::owner))
+        .route("/terminals/kill-all", post(routes::terminals::kill_all))
         .route("/session/{id}/events", get(routes::events::events))
         .route_layer(middleware::from_fn_with_state(
             state.auth.clone(),

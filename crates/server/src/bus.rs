@@ -101,6 +101,18 @@ impl Outgoing {
     }
 }
 
+/// Session state the core view does not hold (a terminal's screen), kept
+/// in step with the bus: it sees every published frame under the bus lock,
+/// in id order, and adds its fields to every `session_snapshot`, so a
+/// snapshot's extra fields describe exactly the frames up to its
+/// `lastEventId`.
+pub trait SnapshotExtra: Send {
+    /// Called with each published frame (id and timestamp set), in order.
+    fn observe(&mut self, frame: &Frame);
+    /// Adds fields to a snapshot's `data` (next to `view`, `lastEventId`).
+    fn extend(&mut self, data: &mut serde_json::Map<String, Value>);
+}
+
 /// Why [`Bus::subscribe`] refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BusError {
@@ -199,6 +211,7 @@ struct State {
     closed: bool,
     /// Close once `pending` is delivered.
     closing: bool,
+    extra: Option<Box<dyn SnapshotExtra>>,
 }
 
 impl State {
@@ -270,6 +283,7 @@ impl Bus {
                     next_subscriber_id: 1,
                     closed: false,
                     closing: false,
+                    extra: None,
                 }),
             }),
         }
@@ -350,6 +364,10 @@ impl Bus {
                 Some(error)
             }
         };
+
+        if let Some(extra) = st.extra.as_mut() {
+            extra.observe(frame);
+        }
 
         st.ring_bytes += out.bytes();
         st.ring.push_back(Arc::clone(&out));
@@ -503,6 +521,8 @@ impl Bus {
         let now = now_ms();
         let last_id = st.delivered;
         let earliest = st.earliest_id();
+        let st = &mut *st;
+        let extra = &mut st.extra;
         let mut initial: VecDeque<Arc<Outgoing>> = VecDeque::new();
         let resync = |reason: &str, n: u64, earliest: u64| {
             control(
@@ -525,10 +545,10 @@ impl Bus {
             )
         };
         match resume {
-            None => initial.push_back(snapshot(&st.view, &self.inner.epoch, now)),
+            None => initial.push_back(snapshot(&st.view, extra, &self.inner.epoch, now)),
             Some(n) if n > last_id || stale_epoch => {
                 initial.push_back(resync("epoch_reset", n, earliest));
-                initial.push_back(snapshot(&st.view, &self.inner.epoch, now));
+                initial.push_back(snapshot(&st.view, extra, &self.inner.epoch, now));
             }
             Some(n) if n + 1 >= earliest => {
                 // n <= last_id and the ring still holds n + 1 (or n is
@@ -554,7 +574,7 @@ impl Bus {
                     }
                     None => {
                         initial.push_back(resync("ring_evicted", n, earliest));
-                        initial.push_back(snapshot(&st.view, &self.inner.epoch, now));
+                        initial.push_back(snapshot(&st.view, extra, &self.inner.epoch, now));
                     }
                 }
             }
@@ -565,11 +585,16 @@ impl Bus {
         if !st.closed {
             st.subscribers.push(Arc::clone(&queue));
         }
-        drop(st);
         Ok(Subscription {
             queue,
             bus: Arc::downgrade(&self.inner),
         })
+    }
+
+    /// Installs the state that extends every snapshot from now on (a
+    /// terminal's screen). It sees frames published after this call.
+    pub fn set_snapshot_extra(&self, extra: Box<dyn SnapshotExtra>) {
+        self.inner.lock().extra = Some(extra);
     }
 
     /// The id of the last published frame (0 before any), committed or
@@ -872,11 +897,20 @@ fn control(event: Event, now: u64) -> Arc<Outgoing> {
     Arc::new(Outgoing::from_frame(&event.to_frame().with_timestamp(now)))
 }
 
-/// The view as a `session_snapshot`, with the bus's epoch.
-fn snapshot(view: &SessionView, epoch: &str, now: u64) -> Arc<Outgoing> {
+/// The view as a `session_snapshot`, with the bus's epoch and whatever
+/// the session's [`SnapshotExtra`] adds.
+fn snapshot(
+    view: &SessionView,
+    extra: &mut Option<Box<dyn SnapshotExtra>>,
+    epoch: &str,
+    now: u64,
+) -> Arc<Outgoing> {
     let mut frame = view.to_snapshot().with_timestamp(now);
     if let Value::Object(data) = &mut frame.data {
         data.insert("epoch".into(), Value::String(epoch.into()));
+        if let Some(extra) = extra {
+            extra.extend(data);
+        }
     }
     Arc::new(Outgoing::from_frame(&frame))
 }

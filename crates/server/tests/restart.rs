@@ -426,3 +426,102 @@ async fn a_full_disk_degrades_the_session_and_the_daemon_lives_on_body() {
     assert!(agent_text(&s.view()).contains("still here"));
     let _ = DEADLINE;
 }
+
+#[tokio::test]
+async fn a_terminal_is_cold_restored_after_kill_9() {
+    bounded(a_terminal_is_cold_restored_after_kill_9_body()).await;
+}
+
+async fn a_terminal_is_cold_restored_after_kill_9_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let mut opts = DaemonOpts::new(&dir.path().join("data"), ws.path());
+    let mut d1 = opts.start().await;
+    let (status, body) = d1
+        .post(
+            "/session",
+            None,
+            json!({"kind": "terminal", "command": "/bin/sh", "env": {"PS1": "$ ", "ENV": ""},
+                   "cwd": ws.path(), "cols": 100, "rows": 30}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let sid = body["sessionId"].as_str().unwrap().to_string();
+    let owner = body["clientId"].as_str().unwrap().to_string();
+    let mut s = d1.events(&sid, &owner, None).await;
+    let (st, _) = d1
+        .post(
+            &format!("/session/{sid}/input"),
+            Some(&owner),
+            json!({"data": "echo before-$((6*7))\r"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    s.until(|f| {
+        f.kind == "terminal_output" && f.data["data"].as_str().unwrap_or("").contains("before-42")
+    })
+    .await;
+    let (_, before) = d1.get(&format!("/session/{sid}"), None).await;
+    let old_pid = before["agentPid"].as_i64().unwrap();
+    d1.kill9().await;
+    drain_until_end(&mut s).await;
+    let last = s.received.iter().filter_map(|f| f.id).next_back().unwrap();
+
+    opts.listen = d1.addr.to_string();
+    let d2 = opts.start().await;
+    let (_, after) = d2.get(&format!("/session/{sid}"), None).await;
+    assert_eq!(after["status"], json!("running"), "{after}");
+    assert_eq!(after["epoch"], before["epoch"]);
+    let new_pid = after["agentPid"].as_i64().unwrap();
+    assert_ne!(new_pid, old_pid, "a new process");
+
+    // Resuming: the restore is announced and the owner released.
+    let mut r = d2.events(&sid, &owner, Some(last)).await;
+    let restored = r.until_kind("session_restored").await;
+    assert_eq!(restored.data["kind"], json!("terminal"));
+    assert_eq!(
+        (restored.data["cols"].clone(), restored.data["rows"].clone()),
+        (json!(100), json!(30))
+    );
+    let released = r.until_kind("owner_changed").await;
+    assert_eq!(released.data["ownerClientId"], json!(null));
+
+    // A fresh attach sees the old screen (same size) ...
+    let mut fresh = d2.events(&sid, &owner, None).await;
+    let snap = fresh.until_kind("session_snapshot").await;
+    let screen = &snap.data["screen"];
+    assert_eq!(
+        (screen["cols"].clone(), screen["rows"].clone()),
+        (json!(100), json!(30))
+    );
+    let text = format!("{}{}", screen["scrollback"], screen["formatted"]);
+    assert!(text.contains("before-42"), "{text}");
+    assert_eq!(snap.data["view"]["presence"]["ownerClientId"], json!(null));
+
+    // ... and the new process, once claimed, runs in the same cwd.
+    let (st, body) = d2
+        .post(
+            &format!("/session/{sid}/owner"),
+            Some(&owner),
+            json!({"action": "claim"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let (st, _) = d2
+        .post(
+            &format!("/session/{sid}/input"),
+            Some(&owner),
+            json!({"data": "echo after-$((7*7)) $PWD\r"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let cwd = std::fs::canonicalize(ws.path()).unwrap();
+    let needle = format!("after-49 {}", cwd.display());
+    let mut out = String::new();
+    while !out.contains(&needle) {
+        let f = fresh.next().await.unwrap();
+        if f.kind == "terminal_output" {
+            out.push_str(f.data["data"].as_str().unwrap_or(""));
+        }
+    }
+}

@@ -250,6 +250,10 @@ fn apply(view: &mut SessionView, tf: &TypedFrame) -> Applied {
         }
         Event::ClientLeft(c) => view.presence.clients.retain(|x| x.client_id != c.client_id),
         Event::OwnerChanged(o) => view.presence.owner_client_id = o.owner_client_id.clone(),
+        // An agent's terminal (`terminalId`) is not the session's screen:
+        // clients show it with the tool call that embeds it.
+        Event::TerminalOutput(o) if o.terminal_id.is_some() => {}
+        Event::TerminalExited(e) if e.terminal_id.is_some() => {}
         Event::TerminalOutput(o) => append_output(
             view.terminal.get_or_insert_with(TerminalView::default),
             &o.data,
@@ -561,6 +565,22 @@ fn apply_snapshot(view: &mut SessionView, s: &SessionSnapshot) {
 mod tests {
     use super::*;
     use crate::Frame;
+
+    #[test]
+    fn an_agent_terminal_leaves_the_session_screen_alone() {
+        let mut view = SessionView::new();
+        let frames = [
+            r#"{"v":1,"id":1,"type":"terminal_output","data":{"data":"mine"}}"#,
+            r#"{"v":1,"id":2,"type":"terminal_output","data":{"data":"agent's","terminalId":"t1"}}"#,
+            r#"{"v":1,"id":3,"type":"terminal_exited","data":{"exitCode":0,"terminalId":"t1"}}"#,
+        ];
+        for f in frames {
+            assert_eq!(reduce_json(&mut view, f), Applied::Applied);
+        }
+        let t = view.terminal.as_ref().unwrap();
+        assert_eq!((t.output.as_str(), t.exited.as_ref()), ("mine", None));
+        assert_eq!(view.last_event_id, 3);
+    }
 
     /// Raw JSON inside the view serializes with sorted keys whatever order
     /// it arrived in, so a daemon build (serde_json `preserve_order`, via

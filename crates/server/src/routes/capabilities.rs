@@ -20,7 +20,7 @@ pub async fn capabilities(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "protocolVersion": switchyard_core::PROTOCOL_VERSION,
         "version": env!("CARGO_PKG_VERSION"),
-        "features": ["agent_sessions", "resume", "snapshot", "resync", "permissions", "prompt_queue", "presence", "model", "approval_mode", "permission_policies"],
+        "features": ["agent_sessions", "resume", "snapshot", "resync", "permissions", "prompt_queue", "presence", "model", "approval_mode", "permission_policies", "terminal_sessions", "terminal_ownership", "screen_snapshot"],
         "permissionPolicy": config.permission_policy,
         "eventTypes": switchyard_core::event::KNOWN_TYPES,
         "errorKinds": switchyard_core::ErrorKind::KNOWN,

@@ -7,6 +7,7 @@ pub mod permissions;
 pub mod prompts;
 pub mod sessions;
 pub mod settings;
+pub mod terminals;
 
 use std::sync::Arc;
 

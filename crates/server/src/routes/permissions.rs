@@ -27,6 +27,7 @@ pub async fn vote(
     JsonBody(body): JsonBody<Vote>,
 ) -> ApiResult<Json<Value>> {
     let session = state.registry.get(&id)?;
+    session.require_agent("/permission")?;
     let c = session.controller(client.as_deref())?;
     let resolved = session
         .call(|reply| Command::Vote {

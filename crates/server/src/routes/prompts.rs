@@ -29,6 +29,7 @@ pub async fn prompt(
     JsonBody(body): JsonBody<PromptBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let session = state.registry.get(&id)?;
+    session.require_agent("/prompt")?;
     let c = session.controller(client.as_deref())?;
     if body.prompt.is_empty() {
         return Err(ApiError::invalid("prompt is empty")
@@ -64,6 +65,7 @@ pub async fn cancel(
     ClientId(client): ClientId,
 ) -> ApiResult<Json<Value>> {
     let session = state.registry.get(&id)?;
+    session.require_agent("/cancel")?;
     let c = session.controller(client.as_deref())?;
     let cancelled = session
         .call(|reply| Command::Cancel {

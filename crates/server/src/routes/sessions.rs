@@ -14,7 +14,7 @@ use crate::auth::Grant;
 use crate::config::PermissionPolicy;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientId, JsonBody};
-use crate::session::{AgentSessionOptions, Command, Session};
+use crate::session::{AgentSessionOptions, Command, Session, SessionKind, TerminalSessionOptions};
 
 /// `POST /session` body.
 #[derive(Debug, Deserialize)]
@@ -24,8 +24,18 @@ pub struct CreateSession {
     pub agent: Option<String>,
     /// Workspace directory (the daemon's cwd when absent).
     pub cwd: Option<PathBuf>,
-    /// `agent` (default).
+    /// `agent` (default) or `terminal`.
     pub kind: Option<String>,
+    /// Terminal: the program (the user's login shell when absent).
+    pub command: Option<String>,
+    /// Terminal: its arguments.
+    pub args: Option<Vec<String>>,
+    /// Terminal: extra environment variables.
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// Terminal: columns (default 80).
+    pub cols: Option<u16>,
+    /// Terminal: rows (default 24).
+    pub rows: Option<u16>,
     /// The creator's display name (as for attach).
     pub name: Option<String>,
     /// `first-responder` or `designated`; the daemon's policy when absent.
@@ -57,9 +67,9 @@ fn summary(s: &Session) -> Value {
             v.permissions.pending.len(),
         )
     });
-    json!({
+    let mut out = json!({
         "sessionId": s.id,
-        "kind": "agent",
+        "kind": s.kind.as_str(),
         "agent": s.agent,
         "cwd": s.cwd,
         "createdAt": s.created_at,
@@ -77,7 +87,20 @@ fn summary(s: &Session) -> Value {
             "currentModeId": mode,
             "pendingPermissions": pending,
         },
-    })
+    });
+    if let Some(t) = &s.terminal {
+        let (cols, rows) = t.size();
+        out["agent"] = Value::Null;
+        out["terminal"] = json!({
+            "command": t.command,
+            "pid": t.pid,
+            "phase": t.phase(),
+            "cols": cols,
+            "rows": rows,
+            "ownerClientId": t.owner(),
+        });
+    }
+    out
 }
 
 /// Creates an agent session; the caller is attached as control.
@@ -92,17 +115,34 @@ pub async fn create(
             "a read-only token cannot create sessions",
         ));
     }
-    match body.kind.as_deref() {
-        None | Some("agent") => {}
+    let kind = match body.kind.as_deref() {
+        None | Some("agent") => SessionKind::Agent,
+        Some("terminal") => SessionKind::Terminal,
         Some(other) => {
             return Err(ApiError::invalid(format!("unknown session kind {other:?}"))
-                .hint("kind must be \"agent\""));
+                .hint("kind must be \"agent\" or \"terminal\""));
         }
-    }
+    };
     if body.name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
         return Err(ApiError::invalid(format!(
             "name is longer than {MAX_NAME_BYTES} bytes"
         )));
+    }
+    if kind == SessionKind::Terminal {
+        return create_terminal(state, body).await;
+    }
+    let terminal_only = [
+        ("command", body.command.is_some()),
+        ("args", body.args.is_some()),
+        ("env", body.env.is_some()),
+        ("cols", body.cols.is_some()),
+        ("rows", body.rows.is_some()),
+    ];
+    if let Some((field, _)) = terminal_only.iter().find(|(_, set)| *set) {
+        return Err(
+            ApiError::invalid(format!("{field} is for terminal sessions"))
+                .hint("add \"kind\":\"terminal\", or use \"agent\" to pick a configured agent"),
+        );
     }
     let permission_policy = match body.permission_policy.as_deref() {
         None => None,
@@ -117,6 +157,37 @@ pub async fn create(
             agent: body.agent,
             cwd: body.cwd,
             permission_policy,
+            creator_name: body.name,
+        })
+        .await?;
+    let mut out = summary(&session);
+    out["clientId"] = creator.client_id.into();
+    out["role"] = "control".into();
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+async fn create_terminal(
+    state: AppState,
+    body: CreateSession,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let agent_only = [
+        ("agent", body.agent.is_some()),
+        ("permissionPolicy", body.permission_policy.is_some()),
+    ];
+    if let Some((field, _)) = agent_only.iter().find(|(_, set)| *set) {
+        return Err(ApiError::invalid(format!(
+            "{field} is for agent sessions, not terminals"
+        )));
+    }
+    let (session, creator) = state
+        .registry
+        .create_terminal_session(TerminalSessionOptions {
+            command: body.command,
+            args: body.args.unwrap_or_default(),
+            cwd: body.cwd,
+            env: body.env.unwrap_or_default(),
+            cols: body.cols,
+            rows: body.rows,
             creator_name: body.name,
         })
         .await?;
@@ -194,9 +265,10 @@ pub async fn detach(
     ))
 }
 
-/// Closes the session (control only): the agent's process group is ended
-/// and `session_closed` is published. With `?purge=true` an ended session
-/// is forgotten instead: removed from the list and from the journal.
+/// Closes the session (control only): the agent's (or the terminal's)
+/// process group is ended and `session_closed` is published. With
+/// `?purge=true` an ended session is forgotten instead: removed from the
+/// list and from the journal.
 pub async fn close(
     State(state): State<AppState>,
     Path(id): Path<String>,

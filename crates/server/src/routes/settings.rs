@@ -43,6 +43,7 @@ pub async fn model(
     JsonBody(body): JsonBody<SetModel>,
 ) -> ApiResult<Json<Value>> {
     let session = state.registry.get(&id)?;
+    session.require_agent("/model")?;
     let c = session.controller(client.as_deref())?;
     if body.model_id.is_empty() {
         return Err(ApiError::invalid("modelId is empty"));
@@ -66,6 +67,7 @@ pub async fn approval_mode(
     JsonBody(body): JsonBody<SetMode>,
 ) -> ApiResult<Json<Value>> {
     let session = state.registry.get(&id)?;
+    session.require_agent("/approval-mode")?;
     let c = session.controller(client.as_deref())?;
     if body.mode.is_empty() {
         return Err(ApiError::invalid("mode is empty"));

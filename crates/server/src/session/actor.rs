@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::agent::{self, AgentConn, Inbound};
 use super::provenance::stamp_provenance;
 use super::settings::{Axis, Settings};
+use super::terminal::agent_terminals::{AgentTerminalTails, AgentTerminals};
 use super::{Session, Status, fs};
 use crate::config::PermissionPolicy;
 use crate::defaults::WorkspaceDefaults;
@@ -175,6 +176,8 @@ pub(super) struct Actor {
     pub(super) permission_policy: PermissionPolicy,
     pub(super) defaults: Arc<WorkspaceDefaults>,
     timers: mpsc::UnboundedSender<Timer>,
+    /// Commands the agent runs (`terminal/*`).
+    terminals: Arc<AgentTerminals>,
 }
 
 /// Starts the actor for a session and publishes its first event:
@@ -199,6 +202,10 @@ pub(crate) fn start(
         }
     }
     let settings = Settings::from_new_session(&conn.new_session);
+    session
+        .bus
+        .set_snapshot_extra(Box::new(AgentTerminalTails::default()));
+    let terminals = AgentTerminals::new(session.bus.clone(), &session.fs);
     let inbound = std::mem::replace(&mut conn.inbound, mpsc::channel(1).1);
     let (timers, timer_rx) = mpsc::unbounded_channel();
     let actor = Actor {
@@ -223,6 +230,7 @@ pub(crate) fn start(
         permission_policy: config.permission_policy,
         defaults: config.defaults,
         timers,
+        terminals,
     };
     tokio::spawn(actor.run(commands, timer_rx));
 }
@@ -439,6 +447,9 @@ impl Actor {
                     let _ = responder.respond_with_result(result.map_err(fs::FsError::into_acp));
                 });
             }
+            m if AgentTerminals::handles(m) => {
+                self.terminals.serve(m.to_string(), params, responder);
+            }
             other => {
                 tracing::debug!(session = %self.session.id, method = %other, "unsupported agent request");
                 let _ =
@@ -542,6 +553,7 @@ impl Actor {
     /// `session_died`.
     fn died(&mut self) {
         self.ended = true;
+        self.terminals.kill_all();
         self.session.set_status(Status::Died);
         self.cancel_pending_permissions();
         if let Some((pid, _)) = self.running.take() {
@@ -578,6 +590,7 @@ impl Actor {
     /// SIGKILL after a grace period, and reaps it.
     async fn end_agent(&mut self, signal: i32) {
         self.conn.stop.take();
+        self.terminals.kill_all();
         if self.exit.is_some() {
             return;
         }

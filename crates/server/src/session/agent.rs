@@ -102,10 +102,10 @@ pub struct AgentConn {
 /// (Subscribers are never the brake: the bus never waits for them.)
 const INBOUND_CAPACITY: usize = 1024;
 
-/// Client capabilities we advertise. Terminals arrive with terminal
-/// sessions.
+/// Client capabilities we advertise: confined file access and terminals
+/// (`terminal/*`, see `session::terminal::agent_terminals`).
 fn client_capabilities() -> Value {
-    json!({ "fs": { "readTextFile": true, "writeTextFile": true }, "terminal": false })
+    json!({ "fs": { "readTextFile": true, "writeTextFile": true }, "terminal": true })
 }
 
 /// Spawns `spec` in `cwd`, runs `initialize` and `session/new`, all within

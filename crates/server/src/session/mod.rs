@@ -15,6 +15,7 @@ mod prompts;
 mod provenance;
 pub mod restore;
 pub mod settings;
+pub mod terminal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -63,12 +64,34 @@ pub struct ClientEntry {
     pub attached_at: u64,
 }
 
+/// What a session runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// An ACP agent.
+    Agent,
+    /// A program on a PTY (a shell by default).
+    Terminal,
+}
+
+impl SessionKind {
+    /// `agent` or `terminal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Agent => "agent",
+            SessionKind::Terminal => "terminal",
+        }
+    }
+}
+
 /// Where a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// The agent is up.
+    /// The agent (or the terminal's process) is up.
     Running,
+    /// The terminal's process ended; the session is readable until closed.
+    Exited,
     /// The agent exited or the daemon shut down.
     Died,
     /// Closed on request.
@@ -79,7 +102,9 @@ pub enum Status {
 pub struct Session {
     /// `s_…`.
     pub id: String,
-    /// Configured agent name.
+    /// Agent or terminal.
+    pub kind: SessionKind,
+    /// Configured agent name (empty for terminal sessions).
     pub agent: String,
     /// Workspace.
     pub cwd: PathBuf,
@@ -96,6 +121,8 @@ pub struct Session {
     pub bus: Bus,
     /// The agent's confined file access.
     pub fs: fs::Workspace,
+    /// The terminal (terminal sessions).
+    pub terminal: Option<terminal::TerminalHandle>,
     clients: Mutex<BTreeMap<String, presence::Slot>>,
     status: Mutex<Status>,
     commands: mpsc::UnboundedSender<Command>,
@@ -108,6 +135,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Running => "running",
+            Status::Exited => "exited",
             Status::Died => "died",
             Status::Closed => "closed",
         }
@@ -117,6 +145,7 @@ impl Status {
     pub fn parse(s: &str) -> Status {
         match s {
             "running" => Status::Running,
+            "exited" => Status::Exited,
             "closed" => Status::Closed,
             _ => Status::Died,
         }
@@ -161,6 +190,48 @@ impl Session {
             .hint("attach with role \"control\" to prompt, vote, or close"));
         }
         Ok(c)
+    }
+
+    /// The session's terminal, or 400 for an agent session.
+    pub fn terminal(&self, route: &str) -> ApiResult<&terminal::TerminalHandle> {
+        self.terminal.as_ref().ok_or_else(|| {
+            ApiError::invalid(format!(
+                "session {} is an agent session; {route} needs a terminal session",
+                self.id
+            ))
+            .hint("create one with POST /session {\"kind\":\"terminal\"}")
+        })
+    }
+
+    /// 400 unless this is an agent session.
+    pub fn require_agent(&self, route: &str) -> ApiResult<()> {
+        if self.kind == SessionKind::Agent {
+            return Ok(());
+        }
+        Err(ApiError::invalid(format!(
+            "session {} is a terminal session; {route} needs an agent session",
+            self.id
+        ))
+        .hint("terminals take /input, /resize, /signal, /clear-scrollback and /owner"))
+    }
+
+    /// The client, which must have the control role and own the terminal.
+    pub fn terminal_owner(
+        &self,
+        client_id: Option<&str>,
+        route: &str,
+    ) -> ApiResult<(ClientEntry, &terminal::TerminalHandle)> {
+        let term = self.terminal(route)?;
+        let c = self.controller(client_id)?;
+        term.require_owner(&c.client_id)?;
+        Ok((c, term))
+    }
+
+    /// A client left: it no longer owns the terminal.
+    fn client_gone(&self, client_id: &str) {
+        if let Some(t) = &self.terminal {
+            t.client_left(&self.bus, client_id);
+        }
     }
 
     /// Attached clients in attach order.
@@ -234,6 +305,30 @@ pub struct AgentSessionOptions {
     /// The creator's display name.
     pub creator_name: Option<String>,
 }
+
+/// What `POST /session {"kind":"terminal"}` may choose; also what a
+/// restore gives back to recreate a terminal.
+#[derive(Debug, Default, Clone)]
+pub struct TerminalSessionOptions {
+    /// Program; the user's login shell (`$SHELL`, else `/bin/sh`) when
+    /// `None`.
+    pub command: Option<String>,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Working directory (the daemon's when `None`).
+    pub cwd: Option<PathBuf>,
+    /// Extra environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Columns (default 80).
+    pub cols: Option<u16>,
+    /// Rows (default 24).
+    pub rows: Option<u16>,
+    /// The creator's display name.
+    pub creator_name: Option<String>,
+}
+
+/// Largest terminal the API accepts, either way.
+pub const MAX_TERMINAL_DIM: u16 = 1000;
 
 impl Registry {
     /// An empty registry that keeps sessions in memory only.
@@ -455,6 +550,7 @@ impl Registry {
         let (tx, rx) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
             id,
+            kind: SessionKind::Agent,
             agent: agent_name.clone(),
             cwd: cwd.clone(),
             created_at: now_ms(),
@@ -463,6 +559,7 @@ impl Registry {
             permission_policy,
             bus,
             fs: self.fs.workspace(cwd.clone()),
+            terminal: None,
             clients: Mutex::new(BTreeMap::new()),
             status: Mutex::new(Status::Running),
             commands: tx,
@@ -509,6 +606,185 @@ impl Registry {
         }
     }
 
+    /// Starts a terminal session and attaches its creator as control and
+    /// owner. The one way terminals are made, so a restore can reuse it.
+    pub async fn create_terminal_session(
+        &self,
+        options: TerminalSessionOptions,
+    ) -> ApiResult<(Arc<Session>, ClientEntry)> {
+        use switchyard_core::event::SessionStarted;
+        use terminal::pty;
+        self.check_capacity()?;
+        let cwd = resolve_cwd(options.cwd)?;
+        let cols = options.cols.unwrap_or(80);
+        let rows = options.rows.unwrap_or(24);
+        for (name, v) in [("cols", cols), ("rows", rows)] {
+            if v == 0 || v > MAX_TERMINAL_DIM {
+                return Err(ApiError::invalid(format!(
+                    "{name} must be 1..={MAX_TERMINAL_DIM}, not {v}"
+                )));
+            }
+        }
+        let program = match options.command.filter(|c| !c.trim().is_empty()) {
+            Some(c) => c,
+            None => login_shell(),
+        };
+        let spec = pty::ProcSpec {
+            program,
+            args: options.args,
+            cwd: cwd.clone(),
+            env: options.env.into_iter().collect(),
+            cols,
+            rows,
+            plain_output: false,
+        };
+        let id = new_id("s");
+        let bus = self.make_bus(
+            &id,
+            switchyard_core::SessionView::new(),
+            0,
+            crate::bus::new_epoch(),
+        );
+        bus.set_snapshot_extra(Box::new(terminal::screen::Screen::new(cols, rows)));
+        bus.publish(
+            switchyard_core::Event::SessionStarted(SessionStarted {
+                kind: "terminal".into(),
+                agent: None,
+                command: Some(spec.display()),
+                cwd: Some(cwd.to_string_lossy().into_owned()),
+                current_mode_id: None,
+                available_modes: Vec::new(),
+                current_model_id: None,
+                available_models: Vec::new(),
+                config_options: Vec::new(),
+                available_commands: Vec::new(),
+                cols: Some(cols),
+                rows: Some(rows),
+            })
+            .to_frame(),
+        );
+        let session = self.spawn_terminal(id, bus, &spec, now_ms())?;
+        self.record(
+            &session,
+            SessionSpec {
+                kind: "terminal".into(),
+                command: Some(spec.program.clone()),
+                args: spec.args.clone(),
+                cwd: cwd.to_string_lossy().into_owned(),
+                env: spec.env.iter().cloned().collect(),
+                cols: Some(cols),
+                rows: Some(rows),
+                ..SessionSpec::default()
+            },
+        );
+        let creator = session.attach(Role::Control, options.creator_name);
+        if let Some(t) = &session.terminal {
+            t.claim(&session.bus, &creator.client_id)?;
+        }
+        self.insert(session.clone());
+        tracing::info!(session = %session.id, command = %spec.display(), cwd = %cwd.display(), "terminal session created");
+        session.bus.settled().await;
+        Ok((session, creator))
+    }
+
+    /// Starts `spec` on a PTY for the session `id` whose events go to
+    /// `bus` (already holding its screen), and the session's actor. Used
+    /// for new terminals and for cold restores.
+    pub(crate) fn spawn_terminal(
+        &self,
+        id: String,
+        bus: Bus,
+        spec: &terminal::pty::ProcSpec,
+        created_at: u64,
+    ) -> ApiResult<Arc<Session>> {
+        use switchyard_core::event::TerminalOutput;
+        use terminal::pty;
+        let limits = &self.config.limits;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let sink_bus = bus.clone();
+        let sink: pty::Sink = Box::new(move |data| {
+            sink_bus.publish(
+                switchyard_core::Event::TerminalOutput(TerminalOutput {
+                    data,
+                    terminal_id: None,
+                })
+                .to_frame(),
+            );
+        });
+        let proc = pty::spawn(spec, sink, events_tx)?;
+        let (term_tx, term_rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let session = Arc::new(Session {
+            id,
+            kind: SessionKind::Terminal,
+            agent: String::new(),
+            cwd: spec.cwd.clone(),
+            created_at,
+            presence_grace: limits.presence_grace,
+            agent_pid: Some(proc.pid),
+            permission_policy: self.config.permission_policy,
+            bus,
+            fs: self.fs.workspace(spec.cwd.clone()),
+            terminal: Some(terminal::TerminalHandle::new(
+                spec.display(),
+                proc.pid,
+                (spec.cols, spec.rows),
+                term_tx,
+            )),
+            clients: Mutex::new(BTreeMap::new()),
+            status: Mutex::new(Status::Running),
+            commands: tx,
+            journal: self.journal.clone(),
+        });
+        let actor = terminal::actor::TermActor::new(session.clone(), proc, events_rx);
+        tokio::spawn(actor.run(rx, term_rx));
+        Ok(session)
+    }
+
+    /// Closes every terminal session (`session_closed{reason:"kill_all"}`);
+    /// returns their ids.
+    pub async fn kill_all_terminals(&self) -> Vec<String> {
+        let terminals: Vec<_> = self
+            .list()
+            .into_iter()
+            .filter(|s| s.kind == SessionKind::Terminal && s.status() != Status::Closed)
+            .collect();
+        let kills = terminals.iter().map(|s| async move {
+            if let Some(t) = &s.terminal {
+                let _ = t
+                    .call(|reply| terminal::TermCommand::Kill {
+                        reason: "kill_all".into(),
+                        closed_by: None,
+                        reply,
+                    })
+                    .await;
+            }
+            s.id.clone()
+        });
+        futures::future::join_all(kills).await
+    }
+
+    fn check_capacity(&self) -> ApiResult<()> {
+        let live = self
+            .sessions
+            .read()
+            .expect("sessions lock")
+            .values()
+            .filter(|s| s.status() == Status::Running)
+            .count();
+        if live >= self.config.limits.max_sessions {
+            return Err(ApiError::new(
+                ErrorKind::SessionBusy,
+                format!(
+                    "this daemon already runs {} sessions",
+                    self.config.limits.max_sessions
+                ),
+            )
+            .hint("close sessions you no longer need (DELETE /session/{id})"));
+        }
+        Ok(())
+    }
+
     /// Ends every session (daemon shutdown) without a journal: each live one
     /// gets exactly one `session_died{reason:"daemon_shutdown"}` and its
     /// agent is ended.
@@ -534,6 +810,35 @@ impl Registry {
             j.flush_async().await;
         }
     }
+}
+
+/// `cwd` canonical and a directory; the daemon's working directory when
+/// `None`.
+fn resolve_cwd(cwd: Option<PathBuf>) -> ApiResult<PathBuf> {
+    let cwd = match cwd {
+        Some(p) => p,
+        None => std::env::current_dir()
+            .map_err(|e| ApiError::new(ErrorKind::IoError, format!("no working directory: {e}")))?,
+    };
+    let canonical = std::fs::canonicalize(&cwd).map_err(|e| {
+        ApiError::invalid(format!("cwd {}: {e}", cwd.display()))
+            .hint("cwd must be an existing directory")
+    })?;
+    if !canonical.is_dir() {
+        return Err(ApiError::invalid(format!(
+            "cwd {} is not a directory",
+            canonical.display()
+        )));
+    }
+    Ok(canonical)
+}
+
+/// The user's login shell: `$SHELL`, else `/bin/sh`.
+fn login_shell() -> String {
+    std::env::var("SHELL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into())
 }
 
 /// The trusted roots, canonical; the working directory when none are

@@ -145,6 +145,7 @@ impl Session {
             })
             .to_frame(),
         );
+        self.client_gone(client_id);
     }
 }
 

@@ -11,9 +11,11 @@
 //!   `session/load` when the agent advertises it (the history it replays
 //!   is dropped, the journal has it), announced with `session_restored`;
 //!   otherwise it ends with `session_died{reason:"daemon_restarted"}`;
-//! - a terminal that was running: ends with
-//!   `session_died{reason:"daemon_restarted"}` until terminal cold-restore
-//!   lands (dispatch on kind below).
+//! - a terminal that was running: cold-restored — the same command, cwd
+//!   and size in a new process, the old screen and scrollback kept (the
+//!   screen is rebuilt from the stored output), the owner released
+//!   (`owner_changed{ownerClientId:null}`), announced with
+//!   `session_restored{kind:"terminal"}`.
 //!
 //! A session whose journal is known to be incomplete (flagged degraded, or
 //! with a hole in its ids) gets a new epoch: a client holding ids from the
@@ -29,7 +31,10 @@ use switchyard_core::event::{SessionDied, TurnError};
 use switchyard_core::{ErrorKind, Event, Frame, Role, SessionView, reduce};
 use tokio::sync::mpsc;
 
-use super::{ClientEntry, Registry, Session, Status, actor, agent, now_ms, presence};
+use super::terminal::screen::Screen;
+use super::terminal::{self, Phase, TerminalHandle};
+use super::{ClientEntry, Registry, Session, SessionKind, Status, actor, agent, now_ms, presence};
+use crate::bus::SnapshotExtra;
 use crate::config::PermissionPolicy;
 use crate::journal::{JournalError, SessionRecord, StoredHistory, Write};
 
@@ -161,42 +166,103 @@ async fn restore_one(
 
     let spec = &record.spec;
     let cwd = PathBuf::from(&spec.cwd);
+    let kind = if spec.kind == "terminal" {
+        SessionKind::Terminal
+    } else {
+        SessionKind::Agent
+    };
     let permission_policy = spec
         .permission_policy
         .as_deref()
         .and_then(PermissionPolicy::parse)
         .unwrap_or(registry.config().permission_policy);
+    // A terminal's size now (the last resize), and its owner.
+    let term_size = view
+        .terminal
+        .as_ref()
+        .map(|t| (t.cols, t.rows))
+        .or(spec.cols.zip(spec.rows))
+        .unwrap_or((80, 24));
+    let had_owner = view.presence.owner_client_id.is_some();
     let bus = registry.make_bus(&record.id, view, last_id, epoch);
-
-    // Reopen a running agent before the session is visible, so its pid is
-    // known and nothing can reach a half-restored session.
-    let mut conn = None;
-    let mut failure = None;
-    if status == Status::Running && spec.kind == "agent" {
-        match reload_agent(registry, &record).await {
-            Ok(c) => conn = Some(c),
-            Err(e) => failure = Some(e),
-        }
-    } else if status == Status::Running {
-        failure = Some(format!("{} sessions are not restored yet", spec.kind));
+    if kind == SessionKind::Terminal {
+        bus.set_snapshot_extra(Box::new(rebuild_screen(&history, spec)));
     }
 
-    let (tx, rx) = mpsc::unbounded_channel();
-    let session = Arc::new(Session {
-        id: record.id.clone(),
-        agent: spec.agent.clone().unwrap_or_default(),
-        cwd: cwd.clone(),
-        created_at: record.created_at,
-        presence_grace: registry.config().limits.presence_grace,
-        agent_pid: conn.as_ref().and_then(|c| c.pgid),
-        permission_policy,
-        bus,
-        fs: registry.fs_policy().workspace(cwd.clone()),
-        clients: Mutex::new(BTreeMap::new()),
-        status: Mutex::new(status),
-        commands: tx,
-        journal: registry.journal().cloned(),
-    });
+    // Bring a running session's process back before the session is
+    // visible, so its pid is known and nothing reaches a half-restored one.
+    let mut conn = None;
+    let mut term_session = None;
+    let mut failure = None;
+    if status == Status::Running {
+        match kind {
+            SessionKind::Agent => match reload_agent(registry, &record).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => failure = Some(e),
+            },
+            SessionKind::Terminal => {
+                let proc_spec = terminal::pty::ProcSpec {
+                    program: spec.command.clone().unwrap_or_else(|| "/bin/sh".into()),
+                    args: spec.args.clone(),
+                    cwd: cwd.clone(),
+                    env: spec.env.clone().into_iter().collect(),
+                    cols: term_size.0,
+                    rows: term_size.1,
+                    plain_output: false,
+                };
+                match registry.spawn_terminal(
+                    record.id.clone(),
+                    bus.clone(),
+                    &proc_spec,
+                    record.created_at,
+                ) {
+                    Ok(session) => term_session = Some(session),
+                    Err(e) => failure = Some(e.message),
+                }
+            }
+        }
+    }
+
+    let (session, rx) = match term_session {
+        Some(session) => (session, None),
+        None => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let terminal = (kind == SessionKind::Terminal).then(|| {
+                // Nothing runs: every terminal request gets "closed".
+                let (term_tx, _) = mpsc::unbounded_channel();
+                let handle = TerminalHandle::new(
+                    spec.command.clone().unwrap_or_default(),
+                    0,
+                    term_size,
+                    term_tx,
+                );
+                handle.set_phase(if status == Status::Closed {
+                    Phase::Closed
+                } else {
+                    Phase::Exited
+                });
+                handle
+            });
+            let session = Arc::new(Session {
+                id: record.id.clone(),
+                kind,
+                agent: spec.agent.clone().unwrap_or_default(),
+                cwd: cwd.clone(),
+                created_at: record.created_at,
+                presence_grace: registry.config().limits.presence_grace,
+                agent_pid: conn.as_ref().and_then(|c: &agent::AgentConn| c.pgid),
+                permission_policy,
+                bus,
+                fs: registry.fs_policy().workspace(cwd.clone()),
+                terminal,
+                clients: Mutex::new(BTreeMap::new()),
+                status: Mutex::new(status),
+                commands: tx,
+                journal: registry.journal().cloned(),
+            });
+            (session, Some(rx))
+        }
+    };
     for entry in clients {
         presence::restore_client(&session, entry);
     }
@@ -227,8 +293,35 @@ async fn restore_one(
         }
     };
 
-    match (conn, failure) {
-        (Some(conn), _) => {
+    if kind == SessionKind::Terminal && failure.is_none() && status == Status::Running {
+        // Cold restore: a new process with the same command, cwd and size;
+        // the old screen and scrollback stay; nobody owns it until a
+        // control client claims it.
+        session.bus.publish(Frame::new(
+            "session_restored",
+            json!({
+                "kind": "terminal",
+                "reason": "daemon_restarted",
+                "how": "cold_restore",
+                "pid": session.agent_pid,
+                "cols": term_size.0,
+                "rows": term_size.1,
+            }),
+        ));
+        if had_owner {
+            session.bus.publish(
+                Event::OwnerChanged(switchyard_core::event::OwnerChanged {
+                    owner_client_id: None,
+                })
+                .to_frame(),
+            );
+        }
+        tracing::info!(session = %record.id, "terminal session cold-restored");
+        return Outcome::Reloaded;
+    }
+
+    match (conn, failure, rx) {
+        (Some(conn), _, Some(rx)) => {
             let restored = Frame::new(
                 "session_restored",
                 json!({
@@ -249,8 +342,7 @@ async fn restore_one(
             tracing::info!(session = %record.id, "agent session reloaded with session/load");
             Outcome::Reloaded
         }
-        (None, Some(why)) => {
-            drop(rx);
+        (None, Some(why), _) => {
             settle(&session);
             session.bus.publish(
                 Event::SessionDied(SessionDied {
@@ -266,12 +358,38 @@ async fn restore_one(
             tracing::info!(session = %record.id, "session not restored: {why}");
             Outcome::Ended
         }
-        (None, None) => {
-            drop(rx);
+        _ => {
             session.bus.close();
             Outcome::Idle
         }
     }
+}
+
+/// A terminal's screen as the stored history draws it: the compacted
+/// prefix's output tail (from its snapshot), then every stored frame.
+fn rebuild_screen(history: &StoredHistory, spec: &crate::journal::SessionSpec) -> Screen {
+    let mut cols_rows = spec.cols.zip(spec.rows).unwrap_or((80, 24));
+    let mut tail = None;
+    if let Some((_, snap)) = &history.snapshot {
+        let mut v = SessionView::new();
+        if let Ok(f) = Frame::from_json(snap) {
+            let _ = reduce(&mut v, &f);
+        }
+        if let Some(t) = v.terminal {
+            cols_rows = (t.cols, t.rows);
+            tail = Some(t.output);
+        }
+    }
+    let mut screen = Screen::new(cols_rows.0, cols_rows.1);
+    if let Some(text) = tail {
+        screen.process(&text);
+    }
+    for e in &history.events {
+        if let Ok(f) = Frame::from_json(&e.json) {
+            screen.observe(&f);
+        }
+    }
+    screen
 }
 
 /// Respawns the session's agent and reopens its ACP session.

@@ -148,6 +148,30 @@ impl TestServer {
         )
     }
 
+    /// Creates a terminal session (`kind` is added): (sessionId, clientId).
+    pub async fn create_terminal(&self, mut body: Value) -> (String, String) {
+        body["kind"] = "terminal".into();
+        if body.get("cwd").is_none() {
+            body["cwd"] = json!(self.workspace.path());
+        }
+        let (status, body) = self.post("/session", None, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["sessionId"].as_str().unwrap().to_string(),
+            body["clientId"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// `POST /session/{id}/input` as `client`.
+    pub async fn input(&self, session: &str, client: &str, data: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/session/{session}/input"),
+            Some(client),
+            json!({ "data": data }),
+        )
+        .await
+    }
+
     pub async fn attach(&self, session: &str, role: &str) -> String {
         let (status, body) = self
             .post(
@@ -213,6 +237,7 @@ impl EventStream {
             ready: VecDeque::new(),
             received: Vec::new(),
             raw: Vec::new(),
+            keep: true,
         }
     }
 }
@@ -224,10 +249,13 @@ pub struct EventStream {
     body: Body,
     parser: SseParser,
     ready: VecDeque<(Frame, String)>,
-    /// Every frame received so far, in order.
+    /// Every frame received so far, in order (unless `keep` is off).
     pub received: Vec<Frame>,
-    /// The `data:` line of every frame received so far, byte for byte.
+    /// The `data:` line of every frame received so far, byte for byte
+    /// (unless `keep` is off).
     pub raw: Vec<String>,
+    /// Keep frames in `received` and `raw` (off for floods).
+    pub keep: bool,
 }
 
 impl EventStream {
@@ -235,8 +263,10 @@ impl EventStream {
     pub async fn next(&mut self) -> Option<Frame> {
         loop {
             if let Some((f, raw)) = self.ready.pop_front() {
-                self.received.push(f.clone());
-                self.raw.push(raw);
+                if self.keep {
+                    self.received.push(f.clone());
+                    self.raw.push(raw);
+                }
                 return Some(f);
             }
             let chunk = tokio::time::timeout(DEADLINE, self.body.next())
@@ -293,6 +323,21 @@ impl EventStream {
         self.parser.retry()
     }
 
+    /// Reads until the session's own terminal output seen so far on this
+    /// stream (from `from` on) contains `needle`; returns that output.
+    pub async fn until_output(&mut self, needle: &str) -> String {
+        let mut text = String::new();
+        loop {
+            let f = self.next().await.expect("stream ended early");
+            if f.kind == "terminal_output" && f.data.get("terminalId").is_none() {
+                text.push_str(f.data["data"].as_str().unwrap_or_default());
+                if text.contains(needle) {
+                    return text;
+                }
+            }
+        }
+    }
+
     /// Reads until a frame of `kind`.
     pub async fn until_kind(&mut self, kind: &str) -> Frame {
         self.until(|f| f.kind == kind).await
@@ -327,6 +372,15 @@ pub fn common_live(a: &[Frame], b: &[Frame]) -> (Vec<String>, Vec<String>) {
             .collect()
     };
     (live(a), live(b))
+}
+
+/// The session's own terminal output in `frames`, concatenated.
+pub fn terminal_text(frames: &[Frame]) -> String {
+    frames
+        .iter()
+        .filter(|f| f.kind == "terminal_output" && f.data.get("terminalId").is_none())
+        .filter_map(|f| f.data["data"].as_str())
+        .collect()
 }
 
 /// The agent's text replies in a view, concatenated.
