@@ -255,12 +255,14 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
     let cfg = args.into_config()?;
     raise_fd_limit();
     ignore_file_size_signal();
+    // Before anything is announced: a SIGTERM right after "listening" must
+    // be a graceful shutdown, not the default (immediate death).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let running = switchyard_server::app::start(cfg).await?;
     // The URL carries the token so the first page load can authenticate; it
     // goes to stdout for the user, never to the log.
     println!("switchyard listening on {}", running.url());
     println!("open {}/?token={}", running.url(), running.token);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -58,7 +58,8 @@ async fn two_clients_watch_the_command_an_agent_runs() {
         // A quick command can exit before the agent's tool_call that
         // embeds its terminal reaches the daemon: the exit may already
         // be behind us.
-        let is_exit = |f: &Frame| f.kind == "terminal_exited" && f.data["terminalId"] == id.as_str();
+        let is_exit =
+            |f: &Frame| f.kind == "terminal_exited" && f.data["terminalId"] == id.as_str();
         let exited = match s.received.iter().find(|f| is_exit(f)).cloned() {
             Some(f) => f,
             None => s.until(is_exit).await,

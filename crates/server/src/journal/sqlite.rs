@@ -8,7 +8,9 @@
 //! do; nothing is ever deleted unless the operator asks (`--reset-journal`).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -58,6 +60,38 @@ pub struct SqliteJournal {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Cleared on drop: stops the checkpointer thread.
+    alive: Arc<AtomicBool>,
+}
+
+impl Drop for SqliteJournal {
+    fn drop(&mut self) {
+        self.alive.store(false, Ordering::Relaxed);
+    }
+}
+
+/// How often the checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Checkpoints run on a thread and connection of their own, never in a
+/// commit: a checkpoint syncs the database file, and doing that inside the
+/// writer's commit (SQLite's auto-checkpoint) would stall every event
+/// waiting behind it. PASSIVE never blocks the writer or readers.
+fn start_checkpointer(path: &Path, alive: Arc<AtomicBool>) -> JResult<()> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_millis(100))?;
+    std::thread::Builder::new()
+        .name("journal-checkpoint".into())
+        .spawn(move || {
+            while alive.load(Ordering::Relaxed) {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!("journal checkpoint: {e}");
+                }
+            }
+        })
+        .map_err(|e| JournalError(format!("cannot start the checkpointer: {e}")))?;
+    Ok(())
 }
 
 fn lock(c: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
@@ -140,10 +174,13 @@ impl SqliteJournal {
         )
         .map_err(|e| refuse(format!("cannot be opened for reading: {e}")))?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        let alive = Arc::new(AtomicBool::new(true));
+        start_checkpointer(&path, alive.clone())?;
         Ok(Arc::new(SqliteJournal {
             path,
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            alive,
         }))
     }
 

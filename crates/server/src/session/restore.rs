@@ -71,6 +71,11 @@ pub async fn restore(registry: &Registry) -> Result<RestoreReport, JournalError>
             Outcome::Idle => {}
         }
     }
+    // What the restore published (session_restored, session_died, ...) is
+    // committed and visible before the first request is served.
+    for session in registry.list() {
+        session.bus.settled().await;
+    }
     Ok(report)
 }
 
