@@ -126,7 +126,7 @@ pub enum Write {
         event: StoredEvent,
     },
     /// Insert or replace a session record.
-    Session(SessionRecord),
+    Session(Box<SessionRecord>),
     /// Change a session's state.
     State {
         /// The session.

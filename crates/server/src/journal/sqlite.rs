@@ -426,7 +426,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = SqliteJournal::open(dir.path(), false, false).unwrap();
         let s: Arc<str> = "s_1".into();
-        let mut batch = vec![Write::Session(record("s_1"))];
+        let mut batch = vec![Write::Session(Box::new(record("s_1")))];
         batch.extend((1..=10).map(|id| Write::Event {
             session: s.clone(),
             event: event(id),
@@ -456,7 +456,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let j = SqliteJournal::open(dir.path(), true, false).unwrap();
-            j.commit(&[Write::Session(record("s_2"))]).unwrap();
+            j.commit(&[Write::Session(Box::new(record("s_2")))])
+                .unwrap();
         }
         let j = SqliteJournal::open(dir.path(), false, false).unwrap();
         assert_eq!(j.sessions().unwrap().len(), 1);

@@ -392,7 +392,7 @@ impl Registry {
     /// Records a session (what it runs, its epoch) in the journal.
     pub(crate) fn record(&self, session: &Session, spec: SessionSpec) {
         if let Some(j) = &self.journal {
-            j.write(Write::Session(SessionRecord {
+            j.write(Write::Session(Box::new(SessionRecord {
                 id: session.id.clone(),
                 spec,
                 state: session.status().as_str().into(),
@@ -400,7 +400,7 @@ impl Registry {
                 degraded: false,
                 created_at: session.created_at,
                 updated_at: now_ms(),
-            }));
+            })));
         }
     }
 

@@ -129,12 +129,12 @@ async fn restore_one(
         epoch = crate::bus::new_epoch();
         tracing::warn!(session = %record.id, "journal incomplete for this session: new epoch {epoch}");
         if let Some(j) = registry.journal() {
-            j.write(Write::Session(SessionRecord {
+            j.write(Write::Session(Box::new(SessionRecord {
                 epoch: epoch.clone(),
                 degraded: false,
                 updated_at: now_ms(),
                 ..record.clone()
-            }));
+            })));
         }
     }
     let ended_in_log = matches!(view.lifecycle.state.as_str(), "died" | "closed");
