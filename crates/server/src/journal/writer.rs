@@ -82,11 +82,29 @@ impl JournalHandle {
                 )
             })
             .collect();
+        // Acks run on a task of the runtime when there is one: delivering a
+        // frame wakes every subscriber's task, and waking tokio tasks from a
+        // tokio worker is cheap (its local queue), while waking a hundred of
+        // them from a foreign thread goes through the runtime's shared queue
+        // and unparks workers — a visible cost at p99. One wake-up per
+        // batch crosses threads instead.
+        let acks = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<(u64, CommitAck)>>();
+            rt.spawn(async move {
+                while let Some(batch) = rx.recv().await {
+                    for (id, ack) in batch {
+                        ack.committed(id);
+                    }
+                }
+            });
+            tx
+        });
         let writer = Writer {
             journal: journal.clone(),
             config,
             status: status.clone(),
             usage,
+            acks,
         };
         std::thread::Builder::new()
             .name("journal-writer".into())
@@ -200,6 +218,8 @@ struct Writer {
     config: JournalConfig,
     status: Arc<Mutex<JournalStatus>>,
     usage: HashMap<Arc<str>, Usage>,
+    /// Where commit acks are delivered (a runtime task), if not here.
+    acks: Option<tokio::sync::mpsc::UnboundedSender<Vec<(u64, CommitAck)>>>,
 }
 
 impl Writer {
@@ -269,8 +289,21 @@ impl Writer {
                     st.commits += 1;
                     st.events += events;
                 }
-                for (_, (id, ack)) in last {
-                    ack.committed(id);
+                let batch: Vec<(u64, CommitAck)> = last.into_values().collect();
+                match &self.acks {
+                    Some(tx) => {
+                        if let Err(unsent) = tx.send(batch) {
+                            // The runtime is gone (shutdown): ack here.
+                            for (id, ack) in unsent.0 {
+                                ack.committed(id);
+                            }
+                        }
+                    }
+                    None => {
+                        for (id, ack) in batch {
+                            ack.committed(id);
+                        }
+                    }
                 }
                 self.retain();
             }
