@@ -48,6 +48,20 @@ async fn resume_beyond_the_ring_and_retention_with_compaction_body() {
         }
     }
 
+    // Compaction runs on its own thread: wait (bounded) until it has.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, health) = d.get("/health", None).await;
+        if health["journal"]["compactions"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no compaction: {health}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
     // Older than retention: told so, and reseeded with a snapshot that
     // matches what the live client built.
     let mut old = d.events(&sid, &cid, Some(5)).await;

@@ -59,7 +59,10 @@ pub fn schema_version() -> i64 {
 pub struct SqliteJournal {
     path: PathBuf,
     writer: Mutex<Connection>,
+    /// Resumes (`range`): short reads on the hot path.
     reader: Mutex<Connection>,
+    /// Whole histories (restore, compaction): long reads kept off `reader`.
+    bulk: Mutex<Connection>,
     /// Cleared on drop: stops the checkpointer thread.
     alive: Arc<AtomicBool>,
 }
@@ -174,12 +177,19 @@ impl SqliteJournal {
         )
         .map_err(|e| refuse(format!("cannot be opened for reading: {e}")))?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        let bulk = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| refuse(format!("cannot be opened for reading: {e}")))?;
+        bulk.busy_timeout(std::time::Duration::from_secs(5))?;
         let alive = Arc::new(AtomicBool::new(true));
         start_checkpointer(&path, alive.clone())?;
         Ok(Arc::new(SqliteJournal {
             path,
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            bulk: Mutex::new(bulk),
             alive,
         }))
     }
@@ -295,7 +305,7 @@ impl Journal for SqliteJournal {
     }
 
     fn history(&self, session: &str) -> JResult<StoredHistory> {
-        let conn = lock(&self.reader);
+        let conn = lock(&self.bulk);
         // One read transaction: a compaction cannot slip in between the
         // snapshot and the events.
         let tx = conn.unchecked_transaction()?;

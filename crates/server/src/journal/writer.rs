@@ -10,8 +10,9 @@
 //! whatever arrived during that commit keeps throughput up under load.
 //!
 //! After a commit it enforces retention: a session with more stored events
-//! (or bytes) than allowed has its oldest ones folded into a stored
-//! snapshot — the core reducer's view at that point — and deleted.
+//! (or bytes) than allowed is handed to the compactor thread, which folds
+//! its oldest events into a stored snapshot — the core reducer's view at
+//! that point — and deletes them.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -105,6 +106,7 @@ impl JournalHandle {
             status: status.clone(),
             usage,
             acks,
+            compactor: start_compactor(journal.clone(), config, status.clone()),
         };
         std::thread::Builder::new()
             .name("journal-writer".into())
@@ -220,6 +222,8 @@ struct Writer {
     usage: HashMap<Arc<str>, Usage>,
     /// Where commit acks are delivered (a runtime task), if not here.
     acks: Option<tokio::sync::mpsc::UnboundedSender<Vec<(u64, CommitAck)>>>,
+    /// Sessions to compact.
+    compactor: Sender<Arc<str>>,
 }
 
 impl Writer {
@@ -332,7 +336,8 @@ impl Writer {
         batch.clear();
     }
 
-    /// Compacts every session over its retention.
+    /// Hands every session over its retention to the compactor, and counts
+    /// it as compacted (the compactor catches up off this thread).
     fn retain(&mut self) {
         let cfg = self.config;
         // Some slack so compaction runs in chunks, not once per event.
@@ -340,67 +345,81 @@ impl Writer {
             u.events > cfg.retain_events + cfg.retain_events / 10 + 16
                 || u.bytes > cfg.retain_bytes + cfg.retain_bytes / 10 + 4096
         };
-        let due: Vec<Arc<str>> = self
-            .usage
-            .iter()
-            .filter(|(_, u)| over(u))
-            .map(|(s, _)| s.clone())
-            .collect();
-        for session in due {
-            match self.compact(&session) {
-                Ok(u) => {
-                    self.usage.insert(session, u);
-                    self.status
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .compactions += 1;
-                }
-                Err(e) => {
-                    tracing::warn!(session = %session, "compaction failed: {e}");
-                    // Try again after the next slack's worth.
-                    if let Some(u) = self.usage.get_mut(&session) {
-                        u.events = cfg.retain_events;
-                        u.bytes = cfg.retain_bytes.min(u.bytes);
-                    }
-                }
+        for (session, u) in self.usage.iter_mut() {
+            if over(u) {
+                let _ = self.compactor.send(session.clone());
+                u.events = u.events.min(cfg.retain_events);
+                u.bytes = u.bytes.min(cfg.retain_bytes);
             }
         }
     }
+}
 
-    /// Folds the oldest events of `session` into its snapshot until what is
-    /// left fits the retention.
-    fn compact(&self, session: &str) -> Result<Usage, super::JournalError> {
-        let cfg = self.config;
-        let history = self.journal.history(session)?;
-        // Keep the newest events that fit both budgets.
-        let mut keep = Usage::default();
-        let mut cut = history.events.len();
-        for (i, e) in history.events.iter().enumerate().rev() {
-            let bytes = keep.bytes + e.json.len() as u64;
-            if keep.events + 1 > cfg.retain_events || bytes > cfg.retain_bytes {
-                break;
+/// The compactor: folds sessions' oldest events into their snapshot on a
+/// thread of its own, so reading and reducing thousands of events never
+/// holds up a commit (only its short delete-and-store transaction
+/// serializes with the writer).
+fn start_compactor(
+    journal: Arc<dyn Journal>,
+    config: JournalConfig,
+    status: Arc<Mutex<JournalStatus>>,
+) -> Sender<Arc<str>> {
+    let (tx, rx) = channel::<Arc<str>>();
+    std::thread::Builder::new()
+        .name("journal-compactor".into())
+        .spawn(move || {
+            while let Ok(session) = rx.recv() {
+                match compact(journal.as_ref(), config, &session) {
+                    Ok(()) => {
+                        status
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .compactions += 1;
+                    }
+                    Err(e) => tracing::warn!(session = %session, "compaction failed: {e}"),
+                }
             }
-            keep.events += 1;
-            keep.bytes = bytes;
-            cut = i;
+        })
+        .expect("spawn the journal compactor");
+    tx
+}
+
+/// Folds the oldest events of `session` into its snapshot until what is
+/// left fits the retention.
+fn compact(
+    journal: &dyn Journal,
+    cfg: JournalConfig,
+    session: &str,
+) -> Result<(), super::JournalError> {
+    let history = journal.history(session)?;
+    // Keep the newest events that fit both budgets.
+    let mut keep = Usage::default();
+    let mut cut = history.events.len();
+    for (i, e) in history.events.iter().enumerate().rev() {
+        let bytes = keep.bytes + e.json.len() as u64;
+        if keep.events + 1 > cfg.retain_events || bytes > cfg.retain_bytes {
+            break;
         }
-        if cut == 0 {
-            return Ok(keep);
-        }
-        let mut view = SessionView::new();
-        if let Some((_, snap)) = &history.snapshot {
-            apply(&mut view, snap)?;
-        }
-        for e in &history.events[..cut] {
-            apply(&mut view, &e.json)?;
-        }
-        let upto = history.events[cut - 1].id;
-        view.last_event_id = upto;
-        let snapshot = view.to_snapshot().to_json();
-        self.journal.compact(session, upto, &snapshot)?;
-        tracing::debug!(session, upto, kept = keep.events, "journal compacted");
-        Ok(keep)
+        keep.events += 1;
+        keep.bytes = bytes;
+        cut = i;
     }
+    if cut == 0 {
+        return Ok(());
+    }
+    let mut view = SessionView::new();
+    if let Some((_, snap)) = &history.snapshot {
+        apply(&mut view, snap)?;
+    }
+    for e in &history.events[..cut] {
+        apply(&mut view, &e.json)?;
+    }
+    let upto = history.events[cut - 1].id;
+    view.last_event_id = upto;
+    let snapshot = view.to_snapshot().to_json();
+    journal.compact(session, upto, &snapshot)?;
+    tracing::debug!(session, upto, kept = keep.events, "journal compacted");
+    Ok(())
 }
 
 fn apply(view: &mut SessionView, json: &str) -> Result<(), super::JournalError> {
