@@ -132,6 +132,17 @@ impl SqliteJournal {
                 path.display()
             ))
         };
+        // Transcripts, terminal output and a copy of the token hashes live
+        // here: owner-only, like the token file. (SQLite gives the -wal and
+        // -shm files the database file's mode.)
+        if !path.exists() {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            opts.open(&path)
+                .map_err(|e| JournalError(format!("cannot create {}: {e}", path.display())))?;
+        }
         let writer =
             Connection::open(&path).map_err(|e| refuse(format!("cannot be opened: {e}")))?;
         writer
@@ -459,6 +470,21 @@ mod tests {
         .unwrap();
         assert!(j.sessions().unwrap().is_empty());
         assert!(j.history("s_1").unwrap().events.is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let j = SqliteJournal::open(dir.path(), false, false).unwrap();
+        j.commit(&[Write::Session(Box::new(record("s_3")))])
+            .unwrap();
+        for suffix in ["", "-wal"] {
+            let p = format!("{}{suffix}", j.path().display());
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{p}");
+        }
     }
 
     #[test]
