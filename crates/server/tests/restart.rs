@@ -527,3 +527,39 @@ async fn a_terminal_is_cold_restored_after_kill_9_body() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_vote_in_flight_at_a_crash_is_settled_on_restore() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = tempfile::tempdir().unwrap();
+        let mut opts = DaemonOpts::new(&dir.path().join("data"), ws.path());
+        let mut d1 = opts.start().await;
+        let (sid, cid) = d1.create_session("demo", ws.path()).await;
+        let mut s = d1.events(&sid, &cid, None).await;
+        d1.prompt(&sid, &cid, "/write note.txt hello").await;
+        let request = s.until_kind("permission_request").await;
+        let request_id = request.data["requestId"].clone();
+        d1.kill9().await;
+        drain_until_end(&mut s).await;
+        let last = s.received.iter().filter_map(|f| f.id).next_back().unwrap();
+
+        opts.listen = d1.addr.to_string();
+        let d2 = opts.start().await;
+        let mut r = d2.events(&sid, &cid, Some(last)).await;
+        let resolved = r.until_kind("permission_resolved").await;
+        assert_eq!(resolved.data["requestId"], request_id);
+        assert_eq!(resolved.data["outcome"]["outcome"], json!("cancelled"));
+        let err = r.until_kind("turn_error").await;
+        assert!(err.data["message"].as_str().unwrap().contains("restarted"));
+        let mut view = SessionView::new();
+        for f in s.received.iter().chain(&r.received) {
+            reduce(&mut view, f);
+        }
+        assert!(view.permissions.pending.is_empty());
+        assert!(!view.turn.running);
+        // Nothing was written: the vote never happened.
+        assert!(!ws.path().join("note.txt").exists());
+    })
+    .await;
+}
