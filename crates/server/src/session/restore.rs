@@ -333,7 +333,7 @@ async fn restore_one(
                     "kind": "agent",
                     "reason": "daemon_restarted",
                     "how": "session_load",
-                    "agentPid": conn.pgid,
+                    "pid": conn.pgid,
                 }),
             );
             actor::start(
