@@ -177,11 +177,13 @@ impl CommitAck {
     }
 
     /// Storing frames up to `upto` failed: the session is degraded (told to
-    /// everyone with `session_degraded`), the frames are still delivered,
-    /// and later frames skip the log.
+    /// everyone with `session_degraded`), every pending frame is still
+    /// delivered (later ones were handed to a log that has given up on
+    /// this session too), and later frames skip the log.
     pub fn failed(&self, upto: u64, error: &str) {
         if let Some(inner) = self.0.upgrade() {
-            Bus { inner }.on_failed(upto, error);
+            tracing::debug!(upto, "journal failure acknowledged");
+            Bus { inner }.on_failed(error);
         }
     }
 }
@@ -419,16 +421,13 @@ impl Bus {
 
     /// The log failed: deliver what it was given anyway (nothing is dropped
     /// silently), stop using it, and say so on the stream.
-    fn on_failed(&self, upto: u64, error: &str) {
+    fn on_failed(&self, error: &str) {
         let first = {
             let mut st = self.inner.lock();
             let first = st.degraded.is_none();
             if first {
                 st.degraded = Some(error.to_string());
             }
-            // Everything pending, not just up to `upto`: later frames were
-            // handed to a log that has given up on this session.
-            let _ = upto;
             let now = now_ms();
             while let Some(p) = st.pending.pop_front() {
                 let _ = self.deliver(&mut st, p.out, &p.frame, p.decoded, now);
