@@ -51,23 +51,27 @@ async fn two_clients_watch_the_command_an_agent_runs() {
         )
         .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{body}");
-    let call = a.until(|f| embedded_terminal(f).is_some()).await;
+    // The agent waits for the command's exit before it ends the turn; a
+    // fast command may exit (and its frames go out) before the agent has
+    // embedded the terminal in its tool call, so no order between the two.
+    a.until_kind("turn_complete").await;
+    b.until_kind("turn_complete").await;
+    let call = a
+        .received
+        .iter()
+        .find(|f| embedded_terminal(f).is_some())
+        .expect("a tool call embeds the terminal")
+        .clone();
     let id = embedded_terminal(&call).unwrap();
     assert_eq!(call.data["update"]["status"], "in_progress");
-    for s in [&mut a, &mut b] {
-        // A quick command can exit before the agent's tool_call that
-        // embeds its terminal reaches the daemon: the exit may already
-        // be behind us.
-        let is_exit =
-            |f: &Frame| f.kind == "terminal_exited" && f.data["terminalId"] == id.as_str();
-        let exited = match s.received.iter().find(|f| is_exit(f)).cloned() {
-            Some(f) => f,
-            None => s.until(is_exit).await,
-        };
-        assert_eq!(exited.data["exitCode"], 0);
-        if !s.received.iter().any(|f| f.kind == "turn_complete") {
-            s.until_kind("turn_complete").await;
-        }
+    for s in [&a, &b] {
+        let exits: Vec<_> = s
+            .received
+            .iter()
+            .filter(|f| f.kind == "terminal_exited" && f.data["terminalId"] == id.as_str())
+            .collect();
+        assert_eq!(exits.len(), 1, "one terminal_exited per stream");
+        assert_eq!(exits[0].data["exitCode"], 0);
     }
     let expected = format!(
         "one\ntwo\ndone-42\n{}\n",

@@ -293,12 +293,20 @@ impl EventStream {
 
     /// Reads until a frame matching `pred` arrives; returns it.
     pub async fn until(&mut self, mut pred: impl FnMut(&Frame) -> bool) -> Frame {
-        loop {
-            let f = self.next().await.expect("stream ended early");
-            if pred(&f) {
-                return f;
+        // Heartbeats keep `next` from ever timing out, so the whole wait
+        // has a deadline of its own: a test fails, it never hangs.
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(DEADLINE, async {
+            loop {
+                let f = self.next().await.expect("stream ended early");
+                if pred(&f) {
+                    return f;
+                }
+                seen.push(format!("{} {}", f.kind, f.data));
             }
-        }
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("no matching frame within {DEADLINE:?}; saw {seen:?}"))
     }
 
     /// Reads raw chunks until at least `n` heartbeat comments have arrived.
@@ -327,15 +335,23 @@ impl EventStream {
     /// stream (from `from` on) contains `needle`; returns that output.
     pub async fn until_output(&mut self, needle: &str) -> String {
         let mut text = String::new();
-        loop {
-            let f = self.next().await.expect("stream ended early");
-            if f.kind == "terminal_output" && f.data.get("terminalId").is_none() {
-                text.push_str(f.data["data"].as_str().unwrap_or_default());
-                if text.contains(needle) {
-                    return text;
+        let found = tokio::time::timeout(DEADLINE, async {
+            loop {
+                let f = self.next().await.expect("stream ended early");
+                if f.kind == "terminal_output" && f.data.get("terminalId").is_none() {
+                    text.push_str(f.data["data"].as_str().unwrap_or_default());
+                    if text.contains(needle) {
+                        return;
+                    }
                 }
             }
-        }
+        })
+        .await;
+        assert!(
+            found.is_ok(),
+            "no {needle:?} within {DEADLINE:?}; output: {text:?}"
+        );
+        text
     }
 
     /// Reads until a frame of `kind`.
