@@ -28,21 +28,24 @@ export function skipWithoutDaemon() {
 
 /**
  * Starts a daemon. `options.args`: extra flags (`--ring-size 64`,
- * `--web-dir dist`). Its working directory (the default workspace of its
- * sessions) is `defaultWorkspace`, under the data dir. Returns { url,
- * openUrl (the printed URL with the token), port, pid, dataDir,
- * defaultWorkspace, workspace() (a fresh workspace), log(), stop() };
- * `stop()` ends the process (SIGTERM, then SIGKILL after 5 s) and resolves
- * once it exited.
+ * `--web-dir dist`); `options.dataDir`: reuse this data dir (kept by
+ * `stop()`, for restarts); `options.listen`: an address to bind instead of
+ * 127.0.0.1:0 (a restart on the same port). Its working directory (the
+ * default workspace of its sessions) is `defaultWorkspace`, under the data
+ * dir. Returns { url, openUrl (the printed URL with the token), port, pid,
+ * dataDir, defaultWorkspace, workspace() (a fresh workspace), log(), stop(),
+ * kill9() }; `stop()` ends the process (SIGTERM, then SIGKILL after 5 s) and
+ * resolves once it exited; `kill9()` SIGKILLs it at once.
  */
 export async function startDaemon(options = {}) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
+  const ownDir = !options.dataDir;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
   const defaultWorkspace = join(dataDir, 'workspace');
-  mkdirSync(defaultWorkspace);
+  mkdirSync(defaultWorkspace, { recursive: true });
   const child = spawn(
     daemonBin,
     [
-      'serve', '--listen', '127.0.0.1:0', '--token', options.token ?? TOKEN, '--data-dir', dataDir,
+      'serve', '--listen', options.listen ?? '127.0.0.1:0', '--token', options.token ?? TOKEN, '--data-dir', dataDir,
       // Workspaces are made under the data dir; agents may write there.
       '--trusted-root', dataDir,
       ...(options.args ?? []),
@@ -64,7 +67,13 @@ export async function startDaemon(options = {}) {
       await exited;
       clearTimeout(timer);
     }
-    rmSync(dataDir, { recursive: true, force: true });
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  const kill9 = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
   };
   try {
     let url = await new Promise((resolve, reject) => {
@@ -96,6 +105,7 @@ export async function startDaemon(options = {}) {
       workspace: () => mkdtempSync(join(dataDir, 'ws-')),
       log: () => log,
       stop,
+      kill9,
     };
   } catch (e) {
     await stop();
