@@ -206,8 +206,21 @@ export interface CreateSessionOptions {
   agent?: string;
   /** Absolute workspace directory (default: the daemon's). */
   cwd?: string;
-  /** `agent` (default). */
-  kind?: string;
+  /** `agent` (default) or `terminal`. */
+  kind?: 'agent' | 'terminal' | (string & {});
+  /**
+   * Terminal: the program (default: the user's login shell). With no
+   * `args`, a line with spaces runs through `sh -c`.
+   */
+  command?: string;
+  /** Terminal: the program's arguments. */
+  args?: string[];
+  /** Terminal: extra environment variables. */
+  env?: Record<string, string>;
+  /** Terminal: initial width in columns (default 80). */
+  cols?: number;
+  /** Terminal: initial height in rows (default 24). */
+  rows?: number;
   /** The creator's display name, as `attach`'s `name`. */
   name?: string;
   /**
@@ -270,7 +283,6 @@ export interface VoteResult {
   [key: string]: unknown;
 }
 
-/** `DELETE /session/{id}`. */
 /** `POST /session/{id}/detach`. */
 export interface Detached {
   sessionId: string;
@@ -278,6 +290,31 @@ export interface Detached {
   detached: true;
 }
 
+/** A terminal signal for `Client.signal`. */
+export type TerminalSignal = 'INT' | 'TERM' | 'HUP' | 'KILL' | 'QUIT';
+
+/** The answer of the terminal routes (`input`, `resize`, `signal`, ...). */
+export interface TerminalAck {
+  sessionId: string;
+  [key: string]: unknown;
+}
+
+/** `POST /session/{id}/owner`. */
+export interface OwnerChanged {
+  sessionId: string;
+  /** The owner's client id after the call; `null` when unowned. */
+  ownerClientId: string | null;
+  [key: string]: unknown;
+}
+
+/** `POST /terminals/kill-all`. */
+export interface KilledTerminals {
+  /** The terminal sessions that were ended. */
+  killed: string[];
+  [key: string]: unknown;
+}
+
+/** `DELETE /session/{id}`. */
 export interface ClosedSession {
   sessionId: string;
   status: 'running' | 'died' | 'closed';
@@ -350,6 +387,28 @@ export class Client {
    * `client_left{reason:"detached"}`); the daemon forgets this client id.
    */
   detach(sessionId: string): Promise<Detached>;
+  /**
+   * `POST /session/{id}/input`: keystrokes for a terminal. Only the owner
+   * may type: observers reject with `role_forbidden` (403), other control
+   * clients with `owner_required` (409).
+   */
+  input(sessionId: string, data: string): Promise<TerminalAck>;
+  /** `POST /session/{id}/resize` (owner only): the PTY follows the owner's size. */
+  resize(sessionId: string, cols: number, rows: number): Promise<TerminalAck>;
+  /** `POST /session/{id}/signal` (owner only): to the terminal's process group. */
+  signal(sessionId: string, signal: TerminalSignal): Promise<TerminalAck>;
+  /** `POST /session/{id}/clear-scrollback` (control): drops the server-side scrollback. */
+  clearScrollback(sessionId: string): Promise<TerminalAck>;
+  /**
+   * `POST /session/{id}/owner` `{action: "claim"}` (control): become the
+   * owner of an unowned terminal; rejects with `owner_required` when someone
+   * else owns it. Everyone sees `owner_changed`.
+   */
+  claimOwner(sessionId: string): Promise<OwnerChanged>;
+  /** `POST /session/{id}/owner` `{action: "release"}`: give ownership up. */
+  releaseOwner(sessionId: string): Promise<OwnerChanged>;
+  /** `POST /terminals/kill-all` (control token): ends every terminal session. */
+  killAllTerminals(): Promise<KilledTerminals>;
   /** `DELETE /session/{id}`: closes the session. */
   closeSession(sessionId: string): Promise<ClosedSession>;
   /**

@@ -46,7 +46,7 @@ step "SDK: Node + Chromium suites (vectors and 10k differential sequences byte-f
 
 step "web client: build examples/web, then its Chromium end-to-end scenarios against the real daemon (screenshots in target/web-artifacts)"
 bash scripts/build-web.sh
-(cd examples/web && SWITCHYARD_WEB_REQUIRE=1 SWITCHYARD_BIN="${CARGO_TARGET_DIR:-$PWD/../../target}/debug/switchyard" npm test)
+(cd examples/web && SWITCHYARD_WEB_REQUIRE=1 SWITCHYARD_WEB_REQUIRE_ALL=1 SWITCHYARD_BIN="${CARGO_TARGET_DIR:-$PWD/../../target}/debug/switchyard" npm test)
 
 step "doc tests"
 cargo test --doc

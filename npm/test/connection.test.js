@@ -98,6 +98,35 @@ test('snapshot, live frames, stream end, resume with Last-Event-ID, close', asyn
   }
 });
 
+test('resume sends back the epoch of the ids it holds', async () => {
+  const daemon = await fakeDaemon((req, res, n) => {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'x-switchyard-epoch': n === 0 ? 'e-one' : 'e-two',
+    });
+    if (n === 0) {
+      res.write(sse(snapshot(1)));
+      res.end(sse(chunk('a', 2)));
+    } else if (n === 1) {
+      res.end(sse(chunk('b', 3)));
+    } else {
+      res.write(sse(chunk('c', 4)));
+    }
+  });
+  const rec = recorder();
+  const conn = connect(daemon, rec);
+  try {
+    conn.start();
+    await until(() => daemon.requests.length === 3 && conn.lastEventId === 4, 5000, 'two resumes');
+    const sent = daemon.requests.map((r) => [r.headers['last-event-id'], r.headers['x-switchyard-epoch']]);
+    // Nothing to resume: no epoch. Then always the epoch of the last answer.
+    assert.deepEqual(sent, [[undefined, undefined], ['2', 'e-one'], ['3', 'e-two']]);
+  } finally {
+    conn.close();
+    await daemon.close();
+  }
+});
+
 test('the view is shared, lastEventId option resumes an empty view', async () => {
   const daemon = await fakeDaemon((req, res) => {
     sseHead(res);

@@ -75,7 +75,8 @@ export function snapshot(lastEventId, view = {}) {
 /** Resolves when `predicate()` is true (polls), or rejects after `ms`. */
 export async function until(predicate, ms = 5000, what = 'condition') {
   const start = Date.now();
-  while (!predicate()) {
+  // `predicate` may be async (e.g. a request to the daemon).
+  while (!(await predicate())) {
     if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }

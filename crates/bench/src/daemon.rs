@@ -18,6 +18,38 @@ const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Finds the `switchyard` binary: `--switchyard`, else next to this
 /// executable (both land in `target/release/`).
+/// How the daemon under test keeps its sessions (`--journal`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum JournalMode {
+    /// `--no-journal`: in memory, as before issue 7.
+    Off,
+    /// The journal with `--journal-sync normal` (the daemon's default).
+    #[default]
+    On,
+    /// The journal with `--journal-sync full` (fsync every commit).
+    Full,
+}
+
+impl JournalMode {
+    /// The daemon flags for this mode.
+    pub fn flags(self) -> Vec<String> {
+        match self {
+            JournalMode::Off => vec!["--no-journal".into()],
+            JournalMode::On => vec!["--journal-sync".into(), "normal".into()],
+            JournalMode::Full => vec!["--journal-sync".into(), "full".into()],
+        }
+    }
+
+    /// `off`, `on`, `full`.
+    pub fn name(self) -> &'static str {
+        match self {
+            JournalMode::Off => "off",
+            JournalMode::On => "on",
+            JournalMode::Full => "full",
+        }
+    }
+}
+
 pub fn find_binary(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = given {
         if p.is_file() {

@@ -36,6 +36,9 @@ pub struct FloodArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_secs: u64,
+    /// The daemon's journal: `off` (in memory), `on`, `full` (fsync).
+    #[arg(long, value_enum, default_value_t = daemon::JournalMode::On)]
+    pub journal: daemon::JournalMode,
 }
 
 /// What one observer saw after the prompt was sent.
@@ -119,6 +122,7 @@ pub async fn run(bin: &Path, args: &FloodArgs) -> Result<Report> {
         "--max-subscribers".to_string(),
         (args.clients + 16).max(1024).to_string(),
     ];
+    extra.extend(args.journal.flags());
     if let Some(q) = args.queue_frames {
         extra.extend(["--queue-frames".into(), q.to_string()]);
     }
@@ -221,9 +225,10 @@ pub async fn run(bin: &Path, args: &FloodArgs) -> Result<Report> {
     let (dd, da, db) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1, cpu1.2 - cpu0.2);
 
     let mut r = Report::new(match args.queue_frames {
-        Some(q) => format!("flood --queue-frames {q}"),
-        None => "flood".to_string(),
+        Some(q) => format!("flood --journal {} --queue-frames {q}", args.journal.name()),
+        None => format!("flood --journal {}", args.journal.name()),
     });
+    r.set("journal", args.journal.name());
     if lossless == args.clients {
         r.target(
             "delivered chunk frames/s (all clients)",

@@ -67,6 +67,9 @@ pub struct LatencyArgs {
     /// `--source echo`: `agent_message_chunk`s per `/echo` turn.
     #[arg(long, default_value_t = 16)]
     pub chunks_per_turn: usize,
+    /// The daemon's journal: `off` (in memory), `on`, `full` (fsync).
+    #[arg(long, value_enum, default_value_t = daemon::JournalMode::On)]
+    pub journal: daemon::JournalMode,
 }
 
 /// Milliseconds since the epoch, fractional.
@@ -163,6 +166,7 @@ pub async fn run(bin: &Path, args: &LatencyArgs) -> Result<Report> {
         "--max-subscribers".to_string(),
         (args.clients + 16).max(1024).to_string(),
     ];
+    extra.extend(args.journal.flags());
     let agent = match args.source {
         Source::Paced => {
             let me = std::env::current_exe()?;
@@ -272,9 +276,10 @@ pub async fn run(bin: &Path, args: &LatencyArgs) -> Result<Report> {
     let q_999 = percentile(&precise, 99.9);
 
     let mut r = Report::new(match args.source {
-        Source::Paced => "latency",
-        Source::Echo => "latency --source echo",
+        Source::Paced => format!("latency --journal {}", args.journal.name()),
+        Source::Echo => format!("latency --source echo --journal {}", args.journal.name()),
     });
+    r.set("journal", args.journal.name());
     r.set(
         "params",
         json!({"clients": args.clients, "rate": args.rate, "duration_s": args.duration_secs,

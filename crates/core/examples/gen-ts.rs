@@ -243,6 +243,8 @@ fn payload_types(cfg: &Config) -> Vec<(&'static str, String)> {
             | Event::ScrollbackCleared
             | Event::SessionDied(_)
             | Event::SessionClosed(_)
+            | Event::SessionRestored(_)
+            | Event::SessionDegraded(_)
             | Event::SessionSnapshot(_)
             | Event::StateResyncRequired(_)
             | Event::ReplayComplete(_)
@@ -285,6 +287,8 @@ fn payload_types(cfg: &Config) -> Vec<(&'static str, String)> {
         ("scrollback_cleared", "unknown".to_string()),
         ("session_died", n::<event::SessionDied>(cfg)),
         ("session_closed", n::<event::SessionClosed>(cfg)),
+        ("session_restored", n::<event::SessionRestored>(cfg)),
+        ("session_degraded", n::<event::SessionDegraded>(cfg)),
         ("session_snapshot", n::<event::SessionSnapshot>(cfg)),
         (
             "state_resync_required",
@@ -400,6 +404,8 @@ fn modules() -> Vec<Module> {
                 decl::<event::TerminalExited>(cfg),
                 decl::<event::SessionDied>(cfg),
                 decl::<event::SessionClosed>(cfg),
+                decl::<event::SessionRestored>(cfg),
+                decl::<event::SessionDegraded>(cfg),
                 open_decl::<event::SessionSnapshot>(cfg),
                 decl::<event::StateResyncRequired>(cfg),
                 decl::<event::ReplayComplete>(cfg),

@@ -47,6 +47,8 @@ pub enum Event {
     ScrollbackCleared,
     SessionDied(SessionDied),
     SessionClosed(SessionClosed),
+    SessionRestored(SessionRestored),
+    SessionDegraded(SessionDegraded),
     SessionSnapshot(Box<SessionSnapshot>),
     StateResyncRequired(StateResyncRequired),
     ReplayComplete(ReplayComplete),
@@ -81,6 +83,8 @@ pub const KNOWN_TYPES: &[&str] = &[
     "scrollback_cleared",
     "session_died",
     "session_closed",
+    "session_restored",
+    "session_degraded",
     "session_snapshot",
     "state_resync_required",
     "replay_complete",
@@ -482,6 +486,46 @@ pub struct SessionClosed {
     pub closed_by: Option<String>,
 }
 
+/// `session_restored`: a daemon restart brought a running session back (an
+/// agent reopened with ACP `session/load`, a terminal cold-restored). The
+/// reducer applies nothing: the view continues as it was.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+pub struct SessionRestored {
+    /// `agent` or `terminal`.
+    pub kind: String,
+    /// `daemon_restarted`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `session_load` or `cold_restore`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub how: Option<String>,
+    /// The new process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i64>,
+    /// A terminal's size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cols: Option<u16>,
+    /// A terminal's size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u16>,
+}
+
+/// `session_degraded`: the daemon could no longer store this session's
+/// events (disk full, read-only file system); they are still delivered.
+/// The reducer applies nothing.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+pub struct SessionDegraded {
+    /// `journal_write_failed`.
+    pub reason: String,
+    /// The storage error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// `session_snapshot`: the complete view as of `last_event_id`.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "camelCase"))]
@@ -732,6 +776,18 @@ impl Event {
                 reason: opt_str(m, "reason", p)?.unwrap_or("closed").to_string(),
                 closed_by: opt_string(m, "closedBy", p)?,
             }),
+            "session_restored" => Event::SessionRestored(SessionRestored {
+                kind: req_str(m, "kind", p)?.to_string(),
+                reason: opt_string(m, "reason", p)?,
+                how: opt_string(m, "how", p)?,
+                pid: opt_i64(m, "pid", p)?,
+                cols: opt_u16(m, "cols", p)?,
+                rows: opt_u16(m, "rows", p)?,
+            }),
+            "session_degraded" => Event::SessionDegraded(SessionDegraded {
+                reason: req_str(m, "reason", p)?.to_string(),
+                error: opt_string(m, "error", p)?,
+            }),
             "session_snapshot" => {
                 let vp = p.key("view");
                 let view_value = req(m, "view", p)?;
@@ -798,6 +854,8 @@ impl Event {
             Event::ScrollbackCleared => "scrollback_cleared",
             Event::SessionDied(_) => "session_died",
             Event::SessionClosed(_) => "session_closed",
+            Event::SessionRestored(_) => "session_restored",
+            Event::SessionDegraded(_) => "session_degraded",
             Event::SessionSnapshot(_) => "session_snapshot",
             Event::StateResyncRequired(_) => "state_resync_required",
             Event::ReplayComplete(_) => "replay_complete",
@@ -843,6 +901,8 @@ impl Event {
             Event::ScrollbackCleared | Event::Unknown(_) => Value::Object(Map::new()),
             Event::SessionDied(x) => v(x),
             Event::SessionClosed(x) => v(x),
+            Event::SessionRestored(x) => v(x),
+            Event::SessionDegraded(x) => v(x),
             Event::SessionSnapshot(s) => {
                 let mut m = s.extra.clone();
                 m.insert("view".into(), v(&s.view));
@@ -959,6 +1019,8 @@ mod tests {
             "terminal_exited" => json!({"exitCode": 0}),
             "session_died" => json!({"reason": "agent_exited"}),
             "session_closed" => json!({"reason": "client_request"}),
+            "session_restored" => json!({"kind": "agent"}),
+            "session_degraded" => json!({"reason": "journal_write_failed"}),
             "session_snapshot" => json!({"view": {}, "lastEventId": 0}),
             "state_resync_required" => json!({"reason": "ring_evicted"}),
             "replay_complete" => json!({"lastEventId": 0}),

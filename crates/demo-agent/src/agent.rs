@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) barriers: Arc<Barriers>,
     client_terminal: AtomicBool,
     exit_hook: Option<ExitHook>,
+    /// Whether `session/load` is offered.
+    load_session: bool,
     crash: Mutex<Option<Crash>>,
     /// `/hold`: model and mode change requests wait here, unanswered and
     /// unapplied, until `/release` (`None` = answer at once).
@@ -54,12 +56,14 @@ impl Shared {
         store: SessionStore,
         barriers: Arc<Barriers>,
         exit_hook: Option<ExitHook>,
+        load_session: bool,
     ) -> Self {
         Self {
             store,
             barriers,
             client_terminal: AtomicBool::new(false),
             exit_hook,
+            load_session,
             crash: Mutex::new(None),
             held: Mutex::new(None),
         }
@@ -243,7 +247,7 @@ fn initialize(
         .store(request.client_capabilities.terminal, Ordering::Relaxed);
     responder.respond(
         InitializeResponse::new(ProtocolVersion::V1)
-            .agent_capabilities(AgentCapabilities::new().load_session(true))
+            .agent_capabilities(AgentCapabilities::new().load_session(shared.load_session))
             .agent_info(
                 Implementation::new("switchyard-demo-agent", env!("CARGO_PKG_VERSION"))
                     .title("Switchyard demo agent"),
@@ -276,6 +280,9 @@ fn load_session(
     responder: Responder<Value>,
     cx: &ConnectionTo<Client>,
 ) -> AcpResult {
+    if !shared.load_session {
+        return responder.respond_with_error(acp::Error::method_not_found().into());
+    }
     let request = request.0;
     let session = match shared.store.load(&request.session_id.0) {
         Ok(session) => session,

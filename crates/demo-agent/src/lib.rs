@@ -80,6 +80,7 @@ pub type ExitHook = Arc<dyn Fn(i32) + Send + Sync>;
 pub struct DemoAgentOptions {
     state_dir: Option<PathBuf>,
     exit_hook: Option<ExitHook>,
+    no_load_session: bool,
 }
 
 impl fmt::Debug for DemoAgentOptions {
@@ -87,6 +88,7 @@ impl fmt::Debug for DemoAgentOptions {
         f.debug_struct("DemoAgentOptions")
             .field("state_dir", &self.state_dir)
             .field("exit_hook", &self.exit_hook.as_ref().map(|_| "<hook>"))
+            .field("no_load_session", &self.no_load_session)
             .finish()
     }
 }
@@ -112,6 +114,15 @@ impl DemoAgentOptions {
     #[must_use]
     pub fn exit_hook(mut self, hook: impl Fn(i32) + Send + Sync + 'static) -> Self {
         self.exit_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Plays an agent without `session/load`: `initialize` advertises
+    /// `loadSession: false` and `session/load` is an unknown method (how
+    /// a client copes with agents that cannot reload a session).
+    #[must_use]
+    pub fn without_load_session(mut self) -> Self {
+        self.no_load_session = true;
         self
     }
 
@@ -182,10 +193,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// As [`run_with`].
 pub async fn run_stdio() -> Result<()> {
+    run_stdio_with(DemoAgentOptions::new()).await
+}
+
+/// [`run_stdio`] with `options` (the process still exits on `/crash`).
+///
+/// # Errors
+///
+/// As [`run_with`].
+pub async fn run_stdio_with(options: DemoAgentOptions) -> Result<()> {
     run_with(
         tokio::io::stdin(),
         tokio::io::stdout(),
-        DemoAgentOptions::new().exit_process_on_crash(),
+        options.exit_process_on_crash(),
     )
     .await
 }
@@ -225,6 +245,7 @@ where
         session::SessionStore::new(state_dir),
         barriers.clone(),
         options.exit_hook,
+        !options.no_load_session,
     ));
     let connection = agent::serve(
         shared.clone(),

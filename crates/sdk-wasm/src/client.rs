@@ -92,6 +92,24 @@ impl Client {
     }
 }
 
+impl Client {
+    /// A session-scoped `POST` of a small JSON object.
+    fn post(&self, id: &str, rest: &str, fields: &[(&str, JsValue)]) -> Result<Promise, JsValue> {
+        panic::guard()?;
+        let body = Object::new();
+        for (key, value) in fields {
+            js::set(&body, key, value);
+        }
+        self.call(
+            "POST",
+            session_path(id, rest),
+            Some(id),
+            Some(to_json(&body)?),
+            same,
+        )
+    }
+}
+
 fn same(_: &Inner, v: JsValue) -> JsValue {
     v
 }
@@ -160,16 +178,46 @@ impl Client {
         self.call("GET", "/capabilities".into(), None, None, same)
     }
 
-    /// `POST /session` with `{agent?, cwd?, kind?, name?, permissionPolicy?}`; remembers the issued client
-    /// id (the creator is attached as `control`).
+    /// `POST /session` with `{agent?, cwd?, kind?, name?, permissionPolicy?}`
+    /// and, for terminals, `{command?, args?, env?, cols?, rows?}`;
+    /// remembers the issued client id (the creator is attached as `control`
+    /// and, for a terminal, owns it).
     #[wasm_bindgen(js_name = createSession)]
     pub fn create_session(&self, options: JsValue) -> Result<Promise, JsValue> {
         panic::guard()?;
         let body = Object::new();
-        for key in ["agent", "cwd", "kind", "name", "permissionPolicy"] {
+        for key in [
+            "agent",
+            "cwd",
+            "kind",
+            "name",
+            "permissionPolicy",
+            "command",
+        ] {
             if let Some(v) = js::opt_string(&options, key)? {
                 js::set(&body, key, &JsValue::from_str(&v));
             }
+        }
+        for key in ["cols", "rows"] {
+            if let Some(n) = js::opt_number(&options, key)? {
+                js::set(&body, key, &JsValue::from_f64(n));
+            }
+        }
+        // Shapes are the daemon's to check (it answers `invalid_params`);
+        // only an obviously wrong type is refused here.
+        let args = js::get(&options, "args");
+        if !args.is_undefined() && !args.is_null() {
+            if !Array::is_array(&args) {
+                return Err(js::type_error("option `args` must be an array of strings"));
+            }
+            js::set(&body, "args", &args);
+        }
+        let env = js::get(&options, "env");
+        if !env.is_undefined() && !env.is_null() {
+            if !env.is_object() || Array::is_array(&env) {
+                return Err(js::type_error("option `env` must be an object of strings"));
+            }
+            js::set(&body, "env", &env);
         }
         self.call(
             "POST",
@@ -296,16 +344,7 @@ impl Client {
     /// settled, which another client may already have changed again.
     #[wasm_bindgen(js_name = setModel)]
     pub fn set_model(&self, id: &str, model_id: &str) -> Result<Promise, JsValue> {
-        panic::guard()?;
-        let body = Object::new();
-        js::set(&body, "modelId", &JsValue::from_str(model_id));
-        self.call(
-            "POST",
-            session_path(id, "/model"),
-            Some(id),
-            Some(to_json(&body)?),
-            same,
-        )
+        self.post(id, "/model", &[("modelId", JsValue::from_str(model_id))])
     }
 
     /// `POST /session/{id}/approval-mode`: switches the approval mode;
@@ -318,20 +357,13 @@ impl Client {
         mode: &str,
         persist: Option<bool>,
     ) -> Result<Promise, JsValue> {
-        panic::guard()?;
-        let body = Object::new();
-        js::set(&body, "mode", &JsValue::from_str(mode));
-        js::set(
-            &body,
-            "persist",
-            &JsValue::from_bool(persist.unwrap_or(false)),
-        );
-        self.call(
-            "POST",
-            session_path(id, "/approval-mode"),
-            Some(id),
-            Some(to_json(&body)?),
-            same,
+        self.post(
+            id,
+            "/approval-mode",
+            &[
+                ("mode", JsValue::from_str(mode)),
+                ("persist", JsValue::from_bool(persist.unwrap_or(false))),
+            ],
         )
     }
 
@@ -339,6 +371,53 @@ impl Client {
     /// (`client_left{reason:"detached"}`); the daemon forgets this client id.
     pub fn detach(&self, id: &str) -> Result<Promise, JsValue> {
         self.call("POST", session_path(id, "/detach"), Some(id), None, same)
+    }
+
+    /// `POST /session/{id}/input` with `{data}`: keystrokes for a terminal
+    /// (owner only).
+    pub fn input(&self, id: &str, data: &str) -> Result<Promise, JsValue> {
+        self.post(id, "/input", &[("data", JsValue::from_str(data))])
+    }
+
+    /// `POST /session/{id}/resize` with `{cols, rows}` (owner only).
+    pub fn resize(&self, id: &str, cols: u16, rows: u16) -> Result<Promise, JsValue> {
+        self.post(
+            id,
+            "/resize",
+            &[("cols", cols.into()), ("rows", rows.into())],
+        )
+    }
+
+    /// `POST /session/{id}/signal` with `{signal}`: `INT`, `TERM`, `HUP`,
+    /// `KILL` or `QUIT` to the terminal's process group (owner only).
+    pub fn signal(&self, id: &str, signal: &str) -> Result<Promise, JsValue> {
+        self.post(id, "/signal", &[("signal", JsValue::from_str(signal))])
+    }
+
+    /// `POST /session/{id}/clear-scrollback` (control).
+    #[wasm_bindgen(js_name = clearScrollback)]
+    pub fn clear_scrollback(&self, id: &str) -> Result<Promise, JsValue> {
+        self.post(id, "/clear-scrollback", &[])
+    }
+
+    /// `POST /session/{id}/owner` with `{action: "claim"}`: becomes the
+    /// terminal's owner when it has none.
+    #[wasm_bindgen(js_name = claimOwner)]
+    pub fn claim_owner(&self, id: &str) -> Result<Promise, JsValue> {
+        self.post(id, "/owner", &[("action", JsValue::from_str("claim"))])
+    }
+
+    /// `POST /session/{id}/owner` with `{action: "release"}`.
+    #[wasm_bindgen(js_name = releaseOwner)]
+    pub fn release_owner(&self, id: &str) -> Result<Promise, JsValue> {
+        self.post(id, "/owner", &[("action", JsValue::from_str("release"))])
+    }
+
+    /// `POST /terminals/kill-all`: ends every terminal session (needs a
+    /// control token).
+    #[wasm_bindgen(js_name = killAllTerminals)]
+    pub fn kill_all_terminals(&self) -> Result<Promise, JsValue> {
+        self.call("POST", "/terminals/kill-all".into(), None, None, same)
     }
 
     /// `DELETE /session/{id}`: closes the session.

@@ -39,6 +39,8 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 header::CONTENT_TYPE,
                 HeaderName::from_static("x-client-id"),
                 HeaderName::from_static("last-event-id"),
+                // The SDK sends back the epoch of the ids it resumes from.
+                HeaderName::from_static("x-switchyard-epoch"),
             ])
             .expose_headers([
                 header::RETRY_AFTER,
@@ -157,13 +159,41 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             )
         })?,
     };
+    // The journal first: a database it must refuse stops start-up before
+    // anything listens.
+    let journal = match &config.journal {
+        Some(jc) => {
+            let db = crate::journal::sqlite::SqliteJournal::open(
+                &config.data_dir,
+                jc.full_sync,
+                config.reset_journal,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let path = db.path().display().to_string();
+            let handle = crate::journal::JournalHandle::start(db, *jc, path);
+            crate::journal::mirror::sync_files(&config.data_dir, &handle);
+            Some(handle)
+        }
+        None => None,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
     let auth = Auth::new(token.clone(), addr, config.allowed_origins.clone())
         .with_tokens(Arc::new(crate::tokens::TokenStore::open(&config.data_dir)));
-    let registry = Arc::new(Registry::new(config));
+    let registry = Arc::new(Registry::with_journal(config, journal));
+    let report = crate::session::restore::restore(&registry)
+        .await
+        .map_err(|e| anyhow::anyhow!("restoring sessions from the journal failed: {e}"))?;
+    if report.sessions > 0 {
+        tracing::info!(
+            sessions = report.sessions,
+            reloaded = report.reloaded,
+            ended = report.ended,
+            "sessions restored from the journal"
+        );
+    }
     let app = router(AppState {
         registry: registry.clone(),
         auth,

@@ -24,6 +24,13 @@
 //! the id is from before a reset of the log) the subscriber is told so with
 //! `state_resync_required` and reseeded with a snapshot, instead of being
 //! handed a stream with a hole in it that its reducer would silently accept.
+//!
+//! A durable bus (one with an [`EventLog`], the journal) adds one step: a
+//! published frame gets its id at once but waits in `pending` until the log
+//! says it is committed; only then is it reduced into the view, put in the
+//! ring and fanned out. So no client ever sees an id a crash could take
+//! back, and the view, the ring and every snapshot stop at the same
+//! committed id. Resumes older than the ring are served from the log.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -138,11 +145,65 @@ pub struct Bus {
 struct Inner {
     config: BusConfig,
     epoch: String,
+    /// Where frames are made durable before anyone sees them.
+    log: Option<Arc<dyn EventLog>>,
+    /// Woken whenever committed frames are delivered.
+    delivered: Notify,
     state: Mutex<State>,
 }
 
+/// Durable storage for one session's frames (the journal), as the bus sees
+/// it.
+pub trait EventLog: Send + Sync {
+    /// Queues a frame for storage. Must not block on the disk: the log calls
+    /// [`CommitAck::committed`] (or [`CommitAck::failed`]) once it is stored,
+    /// for frames in the order they were appended.
+    fn append(&self, frame: &Arc<Outgoing>, ack: CommitAck);
+    /// The stored frames with `after < id < before`, or `None` when some of
+    /// them are no longer stored.
+    fn read(&self, after: u64, before: u64) -> Option<Vec<Arc<Outgoing>>>;
+}
+
+/// How an [`EventLog`] tells the bus that frames are stored.
+#[derive(Clone)]
+pub struct CommitAck(Weak<Inner>);
+
+impl CommitAck {
+    /// Every frame up to and including `upto` is stored: deliver them.
+    pub fn committed(&self, upto: u64) {
+        if let Some(inner) = self.0.upgrade() {
+            Bus { inner }.on_committed(upto);
+        }
+    }
+
+    /// Storing frames up to `upto` failed: the session is degraded (told to
+    /// everyone with `session_degraded`), every pending frame is still
+    /// delivered (later ones were handed to a log that has given up on
+    /// this session too), and later frames skip the log.
+    pub fn failed(&self, upto: u64, error: &str) {
+        if let Some(inner) = self.0.upgrade() {
+            tracing::debug!(upto, "journal failure acknowledged");
+            Bus { inner }.on_failed(error);
+        }
+    }
+}
+
+/// A published frame waiting for its commit.
+struct Pending {
+    out: Arc<Outgoing>,
+    frame: Frame,
+    decoded: Decoded,
+}
+
 struct State {
+    /// The last id handed out (committed or not).
     last_id: u64,
+    /// The last id delivered (reduced, in the ring, fanned out).
+    delivered: u64,
+    /// Published, not yet committed (durable buses only).
+    pending: VecDeque<Pending>,
+    /// Why the log stopped taking frames, if it did.
+    degraded: Option<String>,
     view: SessionView,
     /// Published frames with contiguous ids ending at `last_id`.
     ring: VecDeque<Arc<Outgoing>>,
@@ -150,13 +211,15 @@ struct State {
     subscribers: Vec<Arc<Queue>>,
     next_subscriber_id: u64,
     closed: bool,
+    /// Close once `pending` is delivered.
+    closing: bool,
     extra: Option<Box<dyn SnapshotExtra>>,
 }
 
 impl State {
-    /// The oldest id the ring can replay (`last_id + 1` when it is empty).
+    /// The oldest id the ring can replay (`delivered + 1` when it is empty).
     fn earliest_id(&self) -> u64 {
-        self.last_id + 1 - self.ring.len() as u64
+        self.delivered + 1 - self.ring.len() as u64
     }
 }
 
@@ -179,25 +242,49 @@ impl Bus {
     /// restarts); `view` is the state as of `last_id` (its `lastEventId` is
     /// set to `last_id`). The ring starts empty, so any resume point before
     /// `last_id` is answered with `state_resync_required` and a snapshot.
-    pub fn with_state(
+    pub fn with_state(config: BusConfig, view: SessionView, last_id: u64, epoch: String) -> Bus {
+        Bus::build(config, view, last_id, epoch, None)
+    }
+
+    /// A bus whose frames are committed to `log` before they are delivered,
+    /// and whose resumes beyond the ring are served from it. `view` is the
+    /// state as of `last_id` (0 and an empty view for a new session).
+    pub fn durable(
+        config: BusConfig,
+        view: SessionView,
+        last_id: u64,
+        epoch: String,
+        log: Arc<dyn EventLog>,
+    ) -> Bus {
+        Bus::build(config, view, last_id, epoch, Some(log))
+    }
+
+    fn build(
         config: BusConfig,
         mut view: SessionView,
         last_id: u64,
         epoch: String,
+        log: Option<Arc<dyn EventLog>>,
     ) -> Bus {
         view.last_event_id = last_id;
         Bus {
             inner: Arc::new(Inner {
                 config,
                 epoch,
+                log,
+                delivered: Notify::new(),
                 state: Mutex::new(State {
                     last_id,
+                    delivered: last_id,
+                    pending: VecDeque::new(),
+                    degraded: None,
                     view,
                     ring: VecDeque::new(),
                     ring_bytes: 0,
                     subscribers: Vec::new(),
                     next_subscriber_id: 1,
                     closed: false,
+                    closing: false,
                     extra: None,
                 }),
             }),
@@ -226,69 +313,173 @@ impl Bus {
         // Validation does not depend on the id or the time: keep it out of
         // the lock.
         let decoded = TypedFrame::decode(&frame);
-        let config = &self.inner.config;
-        let mut evicted = 0usize;
-        let (id, invalid) = {
-            let mut st = self.inner.lock();
-            let id = st.last_id + 1;
-            let now = now_ms();
-            frame.id = Some(id);
-            frame.meta.server_timestamp = Some(now);
-            let out = Arc::new(Outgoing::from_frame(&frame));
-            st.last_id = id;
-
-            let invalid = match decoded {
-                Decoded::Ok(mut tf) => {
-                    tf.id = Some(id);
-                    tf.server_timestamp = Some(now);
-                    reduce_typed(&mut st.view, &tf);
-                    None
-                }
-                Decoded::Invalid { error, .. } => {
-                    // The core's own path for invalid payloads: the id
-                    // advances and the payload is counted, nothing else.
-                    reduce(&mut st.view, &frame);
-                    Some(error)
-                }
-            };
-
-            if let Some(extra) = st.extra.as_mut() {
-                extra.observe(&frame);
+        let mut st = self.inner.lock();
+        let id = st.last_id + 1;
+        let now = now_ms();
+        frame.id = Some(id);
+        frame.meta.server_timestamp = Some(now);
+        let out = Arc::new(Outgoing::from_frame(&frame));
+        st.last_id = id;
+        match &self.inner.log {
+            Some(log) if st.degraded.is_none() => {
+                // Handed over under the lock, so the log sees ids in order.
+                log.append(&out, CommitAck(Arc::downgrade(&self.inner)));
+                st.pending.push_back(Pending {
+                    out,
+                    frame,
+                    decoded,
+                });
             }
-
-            st.ring_bytes += out.bytes();
-            st.ring.push_back(Arc::clone(&out));
-            while st.ring.len() > config.ring_frames
-                || (st.ring_bytes > config.ring_bytes && st.ring.len() > 1)
-            {
-                match st.ring.pop_front() {
-                    Some(old) => st.ring_bytes -= old.bytes(),
-                    None => break,
-                }
+            _ => {
+                let report = self.deliver(&mut st, out, &frame, decoded, now);
+                drop(st);
+                report.log(id);
             }
-
-            // One eviction notice per publish, shared by everyone it evicts.
-            let mut eviction: Option<Arc<Outgoing>> = None;
-            st.subscribers.retain(|queue| {
-                let keep = queue.push_live(&out, now, &mut eviction);
-                if !keep {
-                    evicted += 1;
-                }
-                keep
-            });
-            (id, invalid)
-        };
-        if let Some(error) = invalid {
-            tracing::warn!(id, %error, "published a frame whose payload fails validation");
-        }
-        if evicted > 0 {
-            tracing::warn!(
-                id,
-                evicted,
-                "evicted subscribers whose queues overflowed; they will resume with Last-Event-ID"
-            );
         }
         id
+    }
+
+    /// Reduces a frame into the view, appends it to the ring and queues it
+    /// for every subscriber.
+    fn deliver(
+        &self,
+        st: &mut State,
+        out: Arc<Outgoing>,
+        frame: &Frame,
+        decoded: Decoded,
+        now: u64,
+    ) -> Delivery {
+        let config = &self.inner.config;
+        let id = out.id.unwrap_or(st.delivered + 1);
+        st.delivered = id;
+        let invalid = match decoded {
+            Decoded::Ok(mut tf) => {
+                tf.id = frame.id;
+                tf.server_timestamp = frame.meta.server_timestamp;
+                reduce_typed(&mut st.view, &tf);
+                None
+            }
+            Decoded::Invalid { error, .. } => {
+                // The core's own path for invalid payloads: the id
+                // advances and the payload is counted, nothing else.
+                reduce(&mut st.view, frame);
+                Some(error)
+            }
+        };
+
+        if let Some(extra) = st.extra.as_mut() {
+            extra.observe(frame);
+        }
+
+        st.ring_bytes += out.bytes();
+        st.ring.push_back(Arc::clone(&out));
+        while st.ring.len() > config.ring_frames
+            || (st.ring_bytes > config.ring_bytes && st.ring.len() > 1)
+        {
+            match st.ring.pop_front() {
+                Some(old) => st.ring_bytes -= old.bytes(),
+                None => break,
+            }
+        }
+
+        // One eviction notice per publish, shared by everyone it evicts.
+        let mut eviction: Option<Arc<Outgoing>> = None;
+        let mut evicted = 0usize;
+        st.subscribers.retain(|queue| {
+            let keep = queue.push_live(&out, now, &mut eviction);
+            if !keep {
+                evicted += 1;
+            }
+            keep
+        });
+        Delivery { invalid, evicted }
+    }
+
+    /// The log stored everything up to `upto`: deliver it, in order.
+    fn on_committed(&self, upto: u64) {
+        let mut reports = Vec::new();
+        {
+            let mut st = self.inner.lock();
+            let now = now_ms();
+            while st.pending.front().is_some_and(|p| p.out.id <= Some(upto)) {
+                let Some(p) = st.pending.pop_front() else {
+                    break;
+                };
+                let id = p.out.id.unwrap_or(0);
+                let report = self.deliver(&mut st, p.out, &p.frame, p.decoded, now);
+                reports.push((id, report));
+            }
+            if st.closing && st.pending.is_empty() {
+                close_now(&mut st);
+            }
+        }
+        self.inner.delivered.notify_waiters();
+        for (id, report) in reports {
+            report.log(id);
+        }
+    }
+
+    /// The log failed: deliver what it was given anyway (nothing is dropped
+    /// silently), stop using it, and say so on the stream.
+    fn on_failed(&self, error: &str) {
+        let first = {
+            let mut st = self.inner.lock();
+            let first = st.degraded.is_none();
+            if first {
+                st.degraded = Some(error.to_string());
+            }
+            let now = now_ms();
+            while let Some(p) = st.pending.pop_front() {
+                let _ = self.deliver(&mut st, p.out, &p.frame, p.decoded, now);
+            }
+            first
+        };
+        if first {
+            tracing::error!(
+                error,
+                "journal write failed: session degraded, events are no longer stored"
+            );
+            self.publish(Frame::new(
+                "session_degraded",
+                serde_json::json!({ "reason": "journal_write_failed", "error": error }),
+            ));
+        }
+        let mut st = self.inner.lock();
+        if st.closing && st.pending.is_empty() {
+            close_now(&mut st);
+        }
+        drop(st);
+        self.inner.delivered.notify_waiters();
+    }
+
+    /// Waits until every frame published so far is delivered (committed,
+    /// on a durable bus), so that a snapshot taken next includes them: an
+    /// HTTP answer that says "created" or "attached" is then true of the
+    /// stream too. Immediate on an in-memory bus.
+    pub async fn settled(&self) {
+        let target = self.last_id();
+        loop {
+            let woken = self.inner.delivered.notified();
+            let mut woken = std::pin::pin!(woken);
+            woken.as_mut().enable();
+            {
+                let st = self.inner.lock();
+                if st.delivered >= target || st.pending.is_empty() {
+                    return;
+                }
+            }
+            woken.await;
+        }
+    }
+
+    /// Why this session's events are no longer stored, if they are not.
+    pub fn degraded(&self) -> Option<String> {
+        self.inner.lock().degraded.clone()
+    }
+
+    /// Whether frames go through a log before delivery.
+    pub fn is_durable(&self) -> bool {
+        self.inner.log.is_some()
     }
 
     /// Subscribes. `resume` is the client's `Last-Event-ID`, if it sent
@@ -305,6 +496,20 @@ impl Bus {
     /// Live frames follow, with no gap and no duplicate. On a closed bus the
     /// subscription gets the same first frames and then ends.
     pub fn subscribe(&self, resume: Option<u64>) -> Result<Subscription, BusError> {
+        self.subscribe_at(resume, None)
+    }
+
+    /// [`Bus::subscribe`] for a client that also says which epoch its
+    /// `Last-Event-ID` belongs to: a different epoch than the bus's means
+    /// its ids are from a log that is gone, so it gets
+    /// `state_resync_required{reason:"epoch_reset"}` and a snapshot. On a
+    /// durable bus a resume point older than the ring is replayed from the
+    /// log when the log still holds everything after it.
+    pub fn subscribe_at(
+        &self,
+        resume: Option<u64>,
+        epoch: Option<&str>,
+    ) -> Result<Subscription, BusError> {
         let config = self.inner.config;
         let mut st = self.inner.lock();
         if st.subscribers.len() >= config.max_subscribers {
@@ -313,12 +518,12 @@ impl Bus {
             });
         }
         let now = now_ms();
-        let last_id = st.last_id;
+        let last_id = st.delivered;
         let earliest = st.earliest_id();
         let st = &mut *st;
         let extra = &mut st.extra;
         let mut initial: VecDeque<Arc<Outgoing>> = VecDeque::new();
-        let resync = |reason: &str, n: u64| {
+        let resync = |reason: &str, n: u64, earliest: u64| {
             control(
                 Event::StateResyncRequired(StateResyncRequired {
                     reason: reason.into(),
@@ -328,10 +533,20 @@ impl Bus {
                 now,
             )
         };
+        let stale_epoch = epoch.is_some_and(|e| !e.is_empty() && e != self.inner.epoch);
+        let replay_done = |n: u64| {
+            control(
+                Event::ReplayComplete(ReplayComplete {
+                    replayed_count: last_id - n,
+                    last_event_id: last_id,
+                }),
+                now,
+            )
+        };
         match resume {
             None => initial.push_back(snapshot(&st.view, extra, &self.inner.epoch, now)),
-            Some(n) if n > last_id => {
-                initial.push_back(resync("epoch_reset", n));
+            Some(n) if n > last_id || stale_epoch => {
+                initial.push_back(resync("epoch_reset", n, earliest));
                 initial.push_back(snapshot(&st.view, extra, &self.inner.epoch, now));
             }
             Some(n) if n + 1 >= earliest => {
@@ -339,17 +554,28 @@ impl Bus {
                 // the last id and there is nothing to replay).
                 let skip = (n + 1 - earliest) as usize;
                 initial.extend(st.ring.range(skip..).cloned());
-                initial.push_back(control(
-                    Event::ReplayComplete(ReplayComplete {
-                        replayed_count: last_id - n,
-                        last_event_id: last_id,
-                    }),
-                    now,
-                ));
+                initial.push_back(replay_done(n));
             }
             Some(n) => {
-                initial.push_back(resync("ring_evicted", n));
-                initial.push_back(snapshot(&st.view, extra, &self.inner.epoch, now));
+                // Older than the ring. The log is read under the lock (a
+                // rare path): nothing can be delivered between what it
+                // returns and the ring.
+                let stored = self
+                    .inner
+                    .log
+                    .as_ref()
+                    .and_then(|log| log.read(n, earliest));
+                match stored {
+                    Some(frames) => {
+                        initial.extend(frames);
+                        initial.extend(st.ring.iter().cloned());
+                        initial.push_back(replay_done(n));
+                    }
+                    None => {
+                        initial.push_back(resync("ring_evicted", n, earliest));
+                        initial.push_back(snapshot(&st.view, extra, &self.inner.epoch, now));
+                    }
+                }
             }
         }
         let id = st.next_subscriber_id;
@@ -370,9 +596,16 @@ impl Bus {
         self.inner.lock().extra = Some(extra);
     }
 
-    /// The id of the last published frame (0 before any).
+    /// The id of the last published frame (0 before any), committed or
+    /// not.
     pub fn last_id(&self) -> u64 {
         self.inner.lock().last_id
+    }
+
+    /// The id of the last frame subscribers can have seen (on a durable bus,
+    /// the last committed one).
+    pub fn delivered_id(&self) -> u64 {
+        self.inner.lock().delivered
     }
 
     /// The bus's epoch: changes whenever ids restart, so a client can tell
@@ -405,11 +638,21 @@ impl Bus {
     /// end of stream. Later subscriptions get their first frames and end.
     pub fn close(&self) {
         let mut st = self.inner.lock();
-        st.closed = true;
-        for queue in st.subscribers.drain(..) {
-            queue.lock().closed = true;
-            queue.notify.notify_one();
+        if st.pending.is_empty() {
+            close_now(&mut st);
+        } else {
+            // The last frames (a session_died, say) are still being
+            // committed: close once they are delivered.
+            st.closing = true;
         }
+    }
+}
+
+fn close_now(st: &mut State) {
+    st.closed = true;
+    for queue in st.subscribers.drain(..) {
+        queue.lock().closed = true;
+        queue.notify.notify_one();
     }
 }
 
@@ -424,6 +667,27 @@ impl fmt::Debug for Bus {
             .field("subscribers", &st.subscribers.len())
             .field("closed", &st.closed)
             .finish()
+    }
+}
+
+/// What delivering one frame found worth logging (logged outside the lock).
+struct Delivery {
+    invalid: Option<switchyard_core::ValidationError>,
+    evicted: usize,
+}
+
+impl Delivery {
+    fn log(self, id: u64) {
+        if let Some(error) = self.invalid {
+            tracing::warn!(id, %error, "published a frame whose payload fails validation");
+        }
+        if self.evicted > 0 {
+            tracing::warn!(
+                id,
+                evicted = self.evicted,
+                "evicted subscribers whose queues overflowed; they will resume with Last-Event-ID"
+            );
+        }
     }
 }
 
@@ -658,7 +922,7 @@ fn now_ms() -> u64 {
 
 /// Unique per bus created by this process, and (through the clock and the
 /// pid) across restarts.
-fn new_epoch() -> String {
+pub fn new_epoch() -> String {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

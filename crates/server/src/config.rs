@@ -55,7 +55,8 @@ impl AgentSpec {
 pub struct Config {
     /// Address to listen on (loopback by default; port 0 picks one).
     pub listen: SocketAddr,
-    /// Where the token (and later the journal) live.
+    /// Where the token, the tokens file, workspace defaults and the journal
+    /// live.
     pub data_dir: PathBuf,
     /// The bearer token; `None` reads or creates `<data_dir>/token`.
     pub token: Option<String>,
@@ -75,6 +76,11 @@ pub struct Config {
     /// The built web client, served at `/` (`--web-dir`); `None` serves a
     /// page that says how to build it.
     pub web_dir: Option<PathBuf>,
+    /// The journal (`<data_dir>/journal.sqlite3`); `None` keeps sessions in
+    /// memory only (`--no-journal`).
+    pub journal: Option<crate::journal::JournalConfig>,
+    /// Delete the journal before starting (`--reset-journal`).
+    pub reset_journal: bool,
 }
 
 /// Who may answer a session's permission requests.
@@ -199,6 +205,8 @@ impl Config {
             limits: Limits::default(),
             trusted_roots: Vec::new(),
             web_dir: None,
+            journal: Some(crate::journal::JournalConfig::default()),
+            reset_journal: false,
         }
     }
 }

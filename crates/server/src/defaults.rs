@@ -80,7 +80,7 @@ fn key(workspace: &Path) -> String {
 
 /// Writes `bytes` to a temp file next to `path` (0600), syncs it, and
 /// renames it over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(

@@ -17,6 +17,9 @@
 //! - [`bus`] — the per-session event bus: ids, the server-side view
 //!   (`switchyard-core`'s reducer), the replay ring, and per-subscriber
 //!   queues with backpressure.
+//! - [`journal`] — the durable journal (SQLite): sessions and their events
+//!   committed before fan-out, resumes beyond the ring, retention, and the
+//!   startup reconcile in [`session::restore`].
 //! - [`defaults`] — per-workspace defaults (the persisted approval mode).
 //! - [`web`] — the web client's static files (`--web-dir`) at `/`.
 //! - [`error`] — one error type mapped to `{"error":{"kind","message","hint"}}`.
@@ -28,6 +31,7 @@ pub mod config;
 pub mod defaults;
 pub mod error;
 pub mod extract;
+pub mod journal;
 pub mod routes;
 pub mod session;
 pub mod tokens;

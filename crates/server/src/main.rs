@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use switchyard_server::config::{self, AgentSpec, Config, Limits};
+use switchyard_server::journal::JournalConfig;
 
 mod token_cli;
 
@@ -25,10 +26,17 @@ enum Cmd {
     /// Run the daemon.
     Serve(Box<Serve>),
     /// Run the built-in demo ACP agent on stdin/stdout.
-    DemoAgent,
+    DemoAgent(DemoAgentArgs),
     /// Manage extra API tokens (e.g. read-only ones) in the data dir.
     #[command(subcommand)]
     Token(token_cli::TokenCmd),
+}
+
+#[derive(Args)]
+struct DemoAgentArgs {
+    /// Behave like an agent without `session/load` (for testing restores).
+    #[arg(long)]
+    no_load_session: bool,
 }
 
 #[derive(Args)]
@@ -119,6 +127,25 @@ struct Serve {
     /// read-only for agents. Repeatable. Default: the working directory.
     #[arg(long = "trusted-root", value_name = "DIR")]
     trusted_roots: Vec<PathBuf>,
+    /// Keep sessions in memory only: nothing survives a restart.
+    #[arg(long, conflicts_with = "reset_journal")]
+    no_journal: bool,
+    /// How hard each journal commit is made durable: `normal` (survives a
+    /// daemon crash; WAL synced at checkpoints) or `full` (fsync on every
+    /// commit: also survives power loss).
+    #[arg(long, default_value = "normal", value_parser = ["normal", "full"])]
+    journal_sync: String,
+    /// Events kept per session in the journal; older ones are compacted
+    /// behind a snapshot.
+    #[arg(long, default_value_t = JournalConfig::default().retain_events)]
+    retain_events: u64,
+    /// Bytes of events kept per session in the journal; older ones are
+    /// compacted behind a snapshot.
+    #[arg(long, default_value_t = JournalConfig::default().retain_bytes)]
+    retain_bytes: u64,
+    /// Delete the journal (every stored session and event) before starting.
+    #[arg(long)]
+    reset_journal: bool,
 }
 
 impl Serve {
@@ -183,6 +210,12 @@ impl Serve {
             }
         }
         cfg.trusted_roots = self.trusted_roots;
+        cfg.journal = (!self.no_journal).then_some(JournalConfig {
+            full_sync: self.journal_sync == "full",
+            retain_events: self.retain_events.max(1),
+            retain_bytes: self.retain_bytes.max(1),
+        });
+        cfg.reset_journal = self.reset_journal;
         Ok(cfg)
     }
 }
@@ -206,15 +239,30 @@ fn raise_fd_limit() {
     }
 }
 
+/// A file-size limit (`ulimit -f`) must make journal writes fail, which the
+/// daemon survives (the session is marked degraded), not kill the process
+/// with SIGXFSZ.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN has no handler to
+    // be unsafe in.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 async fn serve(args: Serve) -> anyhow::Result<()> {
     let cfg = args.into_config()?;
     raise_fd_limit();
+    ignore_file_size_signal();
+    // Before anything is announced: a SIGTERM right after "listening" must
+    // be a graceful shutdown, not the default (immediate death).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let running = switchyard_server::app::start(cfg).await?;
     // The URL carries the token so the first page load can authenticate; it
     // goes to stdout for the user, never to the log.
     println!("switchyard listening on {}", running.url());
     println!("open {}/?token={}", running.url(), running.token);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
@@ -239,7 +287,13 @@ fn main() -> anyhow::Result<()> {
                 .init();
             rt.block_on(serve(args))
         }
-        Cmd::DemoAgent => Ok(rt.block_on(switchyard_demo_agent::run_stdio())?),
+        Cmd::DemoAgent(args) => {
+            let mut options = switchyard_demo_agent::DemoAgentOptions::new();
+            if args.no_load_session {
+                options = options.without_load_session();
+            }
+            Ok(rt.block_on(switchyard_demo_agent::run_stdio_with(options))?)
+        }
         Cmd::Token(cmd) => token_cli::run(cmd),
     }
 }

@@ -117,6 +117,8 @@ async fn close_publishes_session_closed_once_and_ends_the_agent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_every_session_once_and_exits_zero() {
+    // Without a journal a shutdown is every session's end; with one, the
+    // sessions are suspended and restored (tests/restart.rs).
     use tokio::io::AsyncBufReadExt;
     let dir = tempfile::tempdir().unwrap();
     let ws = tempfile::tempdir().unwrap();
@@ -127,6 +129,7 @@ async fn sigterm_ends_every_session_once_and_exits_zero() {
             "127.0.0.1:0",
             "--token",
             "t0k3n",
+            "--no-journal",
             "--data-dir",
         ])
         .arg(dir.path())

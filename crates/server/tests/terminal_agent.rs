@@ -51,19 +51,26 @@ async fn two_clients_watch_the_command_an_agent_runs() {
         )
         .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{body}");
-    let call = a.until(|f| embedded_terminal(f).is_some()).await;
+    // The agent waits for the command's exit before it ends the turn; a
+    // fast command may exit (and its frames go out) before the agent has
+    // embedded the terminal in its tool call, so no order between the two.
+    a.until_kind("turn_complete").await;
+    b.until_kind("turn_complete").await;
+    let call = a
+        .received
+        .iter()
+        .find(|f| embedded_terminal(f).is_some())
+        .expect("a tool call embeds the terminal")
+        .clone();
     let id = embedded_terminal(&call).unwrap();
     assert_eq!(call.data["update"]["status"], "in_progress");
-    for s in [&mut a, &mut b] {
-        // The command may well have finished before the agent announced
-        // the tool call that embeds it.
-        s.until_kind("turn_complete").await;
-        let exits: Vec<&Frame> = s
+    for s in [&a, &b] {
+        let exits: Vec<_> = s
             .received
             .iter()
             .filter(|f| f.kind == "terminal_exited" && f.data["terminalId"] == id.as_str())
             .collect();
-        assert_eq!(exits.len(), 1);
+        assert_eq!(exits.len(), 1, "one terminal_exited per stream");
         assert_eq!(exits[0].data["exitCode"], 0);
     }
     let expected = format!(

@@ -2,93 +2,36 @@
 // dist`) on 127.0.0.1:0, Debian's Chromium through playwright-core, one
 // browser context per person, and screenshots of every step in
 // target/web-artifacts/ (override: $SWITCHYARD_WEB_ARTIFACTS).
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { daemonBin, startDaemon as startE2eDaemon } from '../../../npm/test/e2e/daemon.js';
+import { CHROMIUM_ARGS, chromiumPath } from '../../../npm/test/browser/server.js';
+
+export { CHROMIUM_ARGS, chromiumPath, daemonBin };
 
 export const TOKEN = 'web-e2e-token';
 const here = fileURLToPath(new URL('.', import.meta.url));
 export const repo = join(here, '../../..');
 export const distDir = join(here, '../dist');
 export const artifacts = process.env.SWITCHYARD_WEB_ARTIFACTS || join(repo, 'target/web-artifacts');
-export const daemonBin = process.env.SWITCHYARD_BIN || join(repo, 'target/debug/switchyard');
-export const chromiumPath = process.env.SWITCHYARD_CHROMIUM || '/usr/bin/chromium';
-
-// The flags these machines need (see npm/test/browser/server.js).
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** Why the suite cannot run here, or null. The test command requires it to run. */
 export function missing() {
   if (!existsSync(join(distDir, 'index.html'))) return `no built client in ${distDir} (npm run build)`;
-  if (!existsSync(daemonBin)) return `no daemon at ${daemonBin} (cargo build -p switchyard-server, or set SWITCHYARD_BIN)`;
+  if (!daemonBin) return 'no daemon (cargo build -p switchyard-server, or set SWITCHYARD_BIN)';
   if (!existsSync(chromiumPath)) return `no Chromium at ${chromiumPath} (apt-get install chromium)`;
   return null;
 }
 
 /**
- * Starts the daemon with the built client. Its working directory is a fresh
- * workspace (sessions default to it). Returns { url, workspace, stop, log }.
+ * Starts the daemon with the built client (the SDK suite's starter, with
+ * `--web-dir`). `workspace` is its working directory, which sessions
+ * default to. Returns { url, openUrl, workspace, stop, log }.
  */
 export async function startDaemon() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-web-'));
-  const workspace = join(dataDir, 'workspace');
-  mkdirSync(workspace);
-  const child = spawn(
-    daemonBin,
-    ['serve', '--listen', '127.0.0.1:0', '--token', TOKEN, '--data-dir', dataDir, '--web-dir', distDir],
-    {
-      cwd: workspace,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, SWITCHYARD_DEMO_AGENT_STATE_DIR: join(dataDir, 'demo') },
-    },
-  );
-  let out = '';
-  let log = '';
-  child.stderr.on('data', (d) => (log = (log + d).slice(-20000)));
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(dataDir, { recursive: true, force: true });
-  };
-  try {
-    const openUrl = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`daemon did not start: ${out}${log}`)), 20000);
-      child.stdout.on('data', (d) => {
-        out += d;
-        // The line a user clicks: the URL with the token.
-        const m = out.match(/open (http:\/\/\S+\/\?token=\S+)/);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-      exited.then(({ code, signal }) => {
-        clearTimeout(timer);
-        reject(new Error(`daemon exited (${code ?? signal}): ${out}${log}`));
-      });
-    });
-    const url = new URL(openUrl).origin;
-    return { url, openUrl, workspace, stop, log: () => log };
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  const d = await startE2eDaemon({ token: TOKEN, args: ['--web-dir', distDir] });
+  return { ...d, workspace: d.defaultWorkspace };
 }
 
 /** Calls the daemon's API from Node (for probes and checks, not for the scenarios). */

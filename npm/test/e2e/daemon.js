@@ -1,7 +1,7 @@
 // Starts the real daemon (`switchyard serve`) on 127.0.0.1:0 for the
 // end-to-end tests. Uses $SWITCHYARD_BIN, or target/{debug,release}/switchyard.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,21 +28,30 @@ export function skipWithoutDaemon() {
 
 /**
  * Starts a daemon. `options.args`: extra flags (`--ring-size 64`,
- * `--allow-origin http://…`). Returns { url, port, pid, dataDir, workspace(),
- * log(), stop() }; `stop()` ends the process (SIGTERM, then SIGKILL after
- * 5 s) and resolves once it exited.
+ * `--web-dir dist`); `options.dataDir`: reuse this data dir (kept by
+ * `stop()`, for restarts); `options.listen`: an address to bind instead of
+ * 127.0.0.1:0 (a restart on the same port). Its working directory (the
+ * default workspace of its sessions) is `defaultWorkspace`, under the data
+ * dir. Returns { url, openUrl (the printed URL with the token), port, pid,
+ * dataDir, defaultWorkspace, workspace() (a fresh workspace), log(), stop(),
+ * kill9() }; `stop()` ends the process (SIGTERM, then SIGKILL after 5 s) and
+ * resolves once it exited; `kill9()` SIGKILLs it at once.
  */
 export async function startDaemon(options = {}) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
+  const ownDir = !options.dataDir;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
+  const defaultWorkspace = join(dataDir, 'workspace');
+  mkdirSync(defaultWorkspace, { recursive: true });
   const child = spawn(
     daemonBin,
     [
-      'serve', '--listen', '127.0.0.1:0', '--token', TOKEN, '--data-dir', dataDir,
+      'serve', '--listen', options.listen ?? '127.0.0.1:0', '--token', options.token ?? TOKEN, '--data-dir', dataDir,
       // Workspaces are made under the data dir; agents may write there.
       '--trusted-root', dataDir,
       ...(options.args ?? []),
     ],
     {
+      cwd: defaultWorkspace,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, SWITCHYARD_DEMO_AGENT_STATE_DIR: join(dataDir, 'demo') },
     },
@@ -58,14 +67,21 @@ export async function startDaemon(options = {}) {
       await exited;
       clearTimeout(timer);
     }
-    rmSync(dataDir, { recursive: true, force: true });
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  const kill9 = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
   };
   try {
-    const url = await new Promise((resolve, reject) => {
+    let url = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`daemon did not start: ${out}${log}`)), 15000);
       child.stdout.on('data', (d) => {
         out += d;
-        const m = out.match(/listening on (http:\/\/\S+)/);
+        // The line a user clicks: the URL with the token (printed last).
+        const m = out.match(/open (http:\/\/\S+\/\?token=\S+)/);
         if (m) {
           clearTimeout(timer);
           resolve(m[1]);
@@ -76,8 +92,12 @@ export async function startDaemon(options = {}) {
         reject(new Error(`daemon exited (${code ?? signal}): ${out}${log}`));
       });
     });
+    const openUrl = url;
+    url = new URL(openUrl).origin;
     return {
       url,
+      openUrl,
+      defaultWorkspace,
       port: Number(new URL(url).port),
       pid: child.pid,
       dataDir,
@@ -85,6 +105,7 @@ export async function startDaemon(options = {}) {
       workspace: () => mkdtempSync(join(dataDir, 'ws-')),
       log: () => log,
       stop,
+      kill9,
     };
   } catch (e) {
     await stop();

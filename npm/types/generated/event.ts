@@ -326,6 +326,12 @@ export type TerminalOutput = {
    * The text.
    */
   data: string,
+  /**
+   * Set when the output is from a terminal an agent started
+   * (`terminal/create`), not the session's own terminal; the reducer
+   * leaves the session's screen alone for those.
+   */
+  terminalId?: string,
 };
 
 /**
@@ -354,6 +360,10 @@ export type TerminalExited = {
    * Signal name, when killed by one.
    */
   signal: string | null,
+  /**
+   * Set for a terminal an agent started (see [`TerminalOutput`]).
+   */
+  terminalId?: string,
 };
 
 /**
@@ -390,6 +400,54 @@ export type SessionClosed = {
    * The client that closed it.
    */
   closedBy?: string,
+};
+
+/**
+ * `session_restored`: a daemon restart brought a running session back (an
+ * agent reopened with ACP `session/load`, a terminal cold-restored). The
+ * reducer applies nothing: the view continues as it was.
+ */
+export type SessionRestored = {
+  /**
+   * `agent` or `terminal`.
+   */
+  kind: string,
+  /**
+   * `daemon_restarted`.
+   */
+  reason?: string,
+  /**
+   * `session_load` or `cold_restore`.
+   */
+  how?: string,
+  /**
+   * The new process.
+   */
+  pid?: number,
+  /**
+   * A terminal's size.
+   */
+  cols?: number,
+  /**
+   * A terminal's size.
+   */
+  rows?: number,
+};
+
+/**
+ * `session_degraded`: the daemon could no longer store this session's
+ * events (disk full, read-only file system); they are still delivered.
+ * The reducer applies nothing.
+ */
+export type SessionDegraded = {
+  /**
+   * `journal_write_failed`.
+   */
+  reason: string,
+  /**
+   * The storage error.
+   */
+  error?: string,
 };
 
 /**

@@ -20,7 +20,9 @@ import type {
   PromptQueued,
   ReplayComplete,
   SessionClosed,
+  SessionDegraded,
   SessionDied,
+  SessionRestored,
   SessionSnapshot,
   SessionStarted,
   SlowClientWarning,
@@ -125,6 +127,8 @@ export type KnownFrameType =
   | "scrollback_cleared"
   | "session_died"
   | "session_closed"
+  | "session_restored"
+  | "session_degraded"
   | "session_snapshot"
   | "state_resync_required"
   | "replay_complete"
@@ -170,6 +174,8 @@ export type FramePayloads = {
   scrollback_cleared: unknown,
   session_died: SessionDied,
   session_closed: SessionClosed,
+  session_restored: SessionRestored,
+  session_degraded: SessionDegraded,
   session_snapshot: SessionSnapshot,
   state_resync_required: StateResyncRequired,
   replay_complete: ReplayComplete,
@@ -206,6 +212,8 @@ export type KnownFrame =
   | ({ type: "scrollback_cleared", data: unknown } & FrameBase)
   | ({ type: "session_died", data: SessionDied } & FrameBase)
   | ({ type: "session_closed", data: SessionClosed } & FrameBase)
+  | ({ type: "session_restored", data: SessionRestored } & FrameBase)
+  | ({ type: "session_degraded", data: SessionDegraded } & FrameBase)
   | ({ type: "session_snapshot", data: SessionSnapshot } & FrameBase)
   | ({ type: "state_resync_required", data: StateResyncRequired } & FrameBase)
   | ({ type: "replay_complete", data: ReplayComplete } & FrameBase)

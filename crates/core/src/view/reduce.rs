@@ -296,6 +296,10 @@ fn apply(view: &mut SessionView, tf: &TypedFrame) -> Applied {
             };
             settle_after_end(view);
         }
+        // Known and validated, nothing to apply: the view goes on as it was
+        // (a restored session is the same session; a degraded one still
+        // delivers every event).
+        Event::SessionRestored(_) | Event::SessionDegraded(_) => {}
         Event::SessionSnapshot(s) => apply_snapshot(view, s),
         Event::StateResyncRequired(r) => {
             view.stream.awaiting_resync = true;

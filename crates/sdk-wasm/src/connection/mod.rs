@@ -103,6 +103,10 @@ struct State {
     attempt: u32,
     /// `options.lastEventId`, used while the view is still empty.
     resume_hint: Option<u64>,
+    /// The epoch of the ids we hold (the daemon's `x-switchyard-epoch`),
+    /// sent back on resume so a daemon whose journal was reset answers
+    /// `epoch_reset` instead of replaying someone else's ids.
+    epoch: Option<String>,
     parser: SseParser,
     last_bytes_at: f64,
     /// The document was hidden since the last `visible` kick.
@@ -182,6 +186,7 @@ impl Connection {
                     timer: None,
                     attempt: 0,
                     resume_hint,
+                    epoch: None,
                     parser: SseParser::new(),
                     last_bytes_at: 0.0,
                     hidden: false,

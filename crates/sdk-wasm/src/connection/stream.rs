@@ -95,9 +95,13 @@ async fn connect_once(inner: &Rc<Inner>) -> Ended {
         st.restart = false;
     }
     let resume = inner.resume_from().map(|n| n.to_string());
+    let epoch = inner.state.borrow().epoch.clone();
     let mut headers = vec![("Accept", "text/event-stream")];
     if let Some(r) = &resume {
         headers.push(("Last-Event-ID", r.as_str()));
+        if let Some(e) = &epoch {
+            headers.push(("X-Switchyard-Epoch", e.as_str()));
+        }
     }
     let config = &inner.config;
     let mut call = Call::new(
@@ -140,6 +144,9 @@ async fn connect_once(inner: &Rc<Inner>) -> Ended {
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     {
         let mut st = inner.state.borrow_mut();
+        if let Ok(Some(e)) = response.headers().get("x-switchyard-epoch") {
+            st.epoch = Some(e);
+        }
         st.parser.reset();
         st.last_bytes_at = js::now_ms();
     }

@@ -3,7 +3,11 @@
 //! Fresh attach: `session_snapshot`, then live frames. With `Last-Event-ID`
 //! (header, or `lastEventId` query): the missed frames and
 //! `replay_complete`, or — when they are gone — `state_resync_required`
-//! and a snapshot, so the client heals in-band.
+//! and a snapshot, so the client heals in-band. With a journal, resume
+//! points older than the ring are replayed from it. A client that also
+//! sends the epoch its id belongs to (`X-Switchyard-Epoch`, or `epoch`
+//! query) and whose epoch is not the session's gets
+//! `state_resync_required{reason:"epoch_reset"}` and a snapshot.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -67,14 +71,23 @@ pub async fn events(
     // Held by the stream: the client stays present while it is open.
     let guard = session.stream_opened(client.as_deref())?;
     let resume = resume_point(&headers, uri.query())?;
-    let sub = session.bus.subscribe(resume).map_err(|e| match e {
-        BusError::TooManySubscribers { limit } => ApiError::new(
-            ErrorKind::SessionBusy,
-            format!("session {} already has {limit} event streams", session.id),
-        )
-        .with_status(StatusCode::TOO_MANY_REQUESTS)
-        .retry_after(5),
-    })?;
+    // The epoch the client's Last-Event-ID belongs to (header or query).
+    let epoch = headers
+        .get("x-switchyard-epoch")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| query_param(uri.query(), "epoch"));
+    let sub = session
+        .bus
+        .subscribe_at(resume, epoch.as_deref())
+        .map_err(|e| match e {
+            BusError::TooManySubscribers { limit } => ApiError::new(
+                ErrorKind::SessionBusy,
+                format!("session {} already has {limit} event streams", session.id),
+            )
+            .with_status(StatusCode::TOO_MANY_REQUESTS)
+            .retry_after(5),
+        })?;
     let heartbeat = state.registry.config().limits.heartbeat;
     let sse =
         Sse::new(frames(sub, guard)).keep_alive(KeepAlive::new().interval(heartbeat).text("ping"));

@@ -234,6 +234,7 @@ pub async fn attach(
         )));
     }
     let entry = session.attach(role, body.name);
+    session.bus.settled().await;
     Ok(Json(json!({
         "sessionId": session.id,
         "clientId": entry.client_id,
@@ -265,13 +266,36 @@ pub async fn detach(
 }
 
 /// Closes the session (control only): the agent's (or the terminal's)
-/// process group is ended and `session_closed` is published.
+/// process group is ended and `session_closed` is published. With
+/// `?purge=true` an ended session is forgotten instead: removed from the
+/// list and from the journal.
 pub async fn close(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ClientId(client): ClientId,
+    grant: Option<axum::Extension<Grant>>,
+    uri: axum::http::Uri,
 ) -> ApiResult<Json<Value>> {
     let session = state.registry.get(&id)?;
+    let purge = match crate::extract::query_param(uri.query(), "purge").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(
+                ApiError::invalid(format!("purge={other:?}")).hint("purge must be true or false")
+            );
+        }
+    };
+    if purge {
+        if grant.is_some_and(|g| g.read_only) {
+            return Err(ApiError::new(
+                ErrorKind::RoleForbidden,
+                "a read-only token cannot purge sessions",
+            ));
+        }
+        state.registry.purge(&session.id).await?;
+        return Ok(Json(json!({ "sessionId": session.id, "purged": true })));
+    }
     let c = session.controller(client.as_deref())?;
     session
         .call(|reply| Command::Close {

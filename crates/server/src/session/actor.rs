@@ -92,6 +92,12 @@ pub enum Command {
         /// Done.
         reply: oneshot::Sender<ApiResult<()>>,
     },
+    /// The daemon is stopping and the session is journaled: end the agent
+    /// but publish no ending, so the restarted daemon restores the session.
+    Suspend {
+        /// Done.
+        reply: oneshot::Sender<ApiResult<()>>,
+    },
 }
 
 /// The answer to an accepted prompt.
@@ -131,7 +137,7 @@ pub(super) enum Timer {
 }
 
 /// How a session's actor is set up.
-pub(super) struct ActorConfig {
+pub(crate) struct ActorConfig {
     pub(super) queue_limit: usize,
     pub(super) change_timeout: Duration,
     pub(super) permission_timeout: Option<Duration>,
@@ -174,18 +180,27 @@ pub(super) struct Actor {
     terminals: Arc<AgentTerminals>,
 }
 
-/// Starts the actor for a freshly created session and publishes
-/// `session_started`.
-pub(super) fn start(
+/// Starts the actor for a session and publishes its first event:
+/// `session_started` for a new session, or — for one restored after a
+/// restart — the `restored` frame (`session_restored`).
+pub(crate) fn start(
     session: Arc<Session>,
     mut conn: AgentConn,
     commands: mpsc::UnboundedReceiver<Command>,
     config: ActorConfig,
+    restored: Option<Frame>,
 ) {
-    let started = session_started(&session, &conn.new_session);
-    session
-        .bus
-        .publish(Event::SessionStarted(started).to_frame());
+    match restored {
+        None => {
+            let started = session_started(&session, &conn.new_session);
+            session
+                .bus
+                .publish(Event::SessionStarted(started).to_frame());
+        }
+        Some(frame) => {
+            session.bus.publish(frame);
+        }
+    }
     let settings = Settings::from_new_session(&conn.new_session);
     session
         .bus
@@ -382,6 +397,7 @@ impl Actor {
             Inbound::PromptDone { prompt_id, result } => self.on_prompt_done(prompt_id, result),
             Inbound::ChangeDone { axis, seq, result } => self.on_change_done(axis, seq, result),
             Inbound::Eof => self.eof = true,
+            Inbound::Loaded(_) => {}
             Inbound::Exited(status) => self.exit = Some(status),
         }
     }
@@ -506,6 +522,12 @@ impl Actor {
                 self.end_agent(libc::SIGTERM).await;
                 let _ = reply.send(Ok(()));
             }
+            Command::Suspend { reply } => {
+                tracing::info!(session = %self.session.id, "suspended for a daemon restart");
+                self.ended = true;
+                self.end_agent(libc::SIGTERM).await;
+                let _ = reply.send(Ok(()));
+            }
             Command::Shutdown { reply } => {
                 self.finish_queue();
                 self.cancel_pending_permissions();
@@ -616,6 +638,8 @@ fn reply_ended(cmd: Command, id: &str) {
         Command::SetModel { reply, .. } | Command::SetMode { reply, .. } => {
             drop(reply.send(Err(err())))
         }
-        Command::Close { reply, .. } | Command::Shutdown { reply } => drop(reply.send(Ok(()))),
+        Command::Close { reply, .. } | Command::Shutdown { reply } | Command::Suspend { reply } => {
+            drop(reply.send(Ok(())))
+        }
     }
 }

@@ -66,6 +66,9 @@ pub enum Inbound {
         /// The agent's answer.
         result: Result<Value, agent_client_protocol::Error>,
     },
+    /// The agent answered `session/load` (in wire order: every history
+    /// update it replayed came before this).
+    Loaded(Result<Value, agent_client_protocol::Error>),
     /// The agent closed its stdout; everything it sent has been forwarded.
     Eof,
     /// The agent process exited.
@@ -108,6 +111,21 @@ fn client_capabilities() -> Value {
 /// Spawns `spec` in `cwd`, runs `initialize` and `session/new`, all within
 /// `timeout`.
 pub async fn spawn(spec: &AgentSpec, cwd: &Path, timeout: Duration) -> Result<AgentConn, ApiError> {
+    spawn_with(spec, cwd, timeout, None).await
+}
+
+/// Like [`spawn`], but with `load` set, reopens the agent's session of that
+/// id with `session/load` instead of starting a new one (after a daemon
+/// restart). The history the agent replays while loading is dropped: the
+/// journal already has it, and publishing it again would duplicate it.
+/// Fails with `protocol_error` when the agent does not advertise
+/// `loadSession`.
+pub async fn spawn_with(
+    spec: &AgentSpec,
+    cwd: &Path,
+    timeout: Duration,
+    load: Option<&str>,
+) -> Result<AgentConn, ApiError> {
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args)
         .current_dir(cwd)
@@ -144,7 +162,7 @@ pub async fn spawn(spec: &AgentSpec, cwd: &Path, timeout: Duration) -> Result<Ag
         });
     }
 
-    let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
+    let (tx, mut rx) = mpsc::channel(INBOUND_CAPACITY);
     let (cx_tx, cx_rx) = oneshot::channel::<ConnectionTo<Agent>>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
 
@@ -213,13 +231,27 @@ pub async fn spawn(spec: &AgentSpec, cwd: &Path, timeout: Duration) -> Result<Ag
         )
         .await
         .map_err(|e| classify_start_error("initialize", &e))?;
-        let new_session = request(
-            &cx,
-            "session/new",
-            json!({ "cwd": cwd.to_string_lossy(), "mcpServers": [] }),
-        )
-        .await
-        .map_err(|e| classify_start_error("session/new", &e))?;
+        let new_session = match load {
+            None => request(
+                &cx,
+                "session/new",
+                json!({ "cwd": cwd.to_string_lossy(), "mcpServers": [] }),
+            )
+            .await
+            .map_err(|e| classify_start_error("session/new", &e))?,
+            Some(id) => {
+                if init["agentCapabilities"]["loadSession"] != json!(true) {
+                    return Err(ApiError::new(
+                        ErrorKind::ProtocolError,
+                        "the agent does not support session/load",
+                    ));
+                }
+                let mut answer = load_session(&cx, &tx, &mut rx, id, cwd).await?;
+                // The rest of the daemon reads the session id from here.
+                answer["sessionId"] = json!(id);
+                answer
+            }
+        };
         Ok::<_, ApiError>((init, new_session))
     };
     let (init, new_session) = match tokio::time::timeout(timeout, handshake).await {
@@ -263,6 +295,52 @@ pub async fn spawn(spec: &AgentSpec, cwd: &Path, timeout: Duration) -> Result<Ag
         inbound_tx: tx,
         stop: Some(stop_tx),
     })
+}
+
+/// Sends `session/load` and drains what the agent sends until its answer,
+/// which arrives in wire order (see [`AgentConn::send_ordered`]): everything
+/// before it is the replayed history.
+async fn load_session(
+    cx: &ConnectionTo<Agent>,
+    tx: &mpsc::Sender<Inbound>,
+    rx: &mut mpsc::Receiver<Inbound>,
+    id: &str,
+    cwd: &Path,
+) -> Result<Value, ApiError> {
+    let params = json!({ "sessionId": id, "cwd": cwd.to_string_lossy(), "mcpServers": [] });
+    let tx = tx.clone();
+    UntypedMessage::new("session/load", params)
+        .and_then(|msg| {
+            cx.send_request(msg)
+                .on_receiving_result(async move |result| {
+                    let _ = tx.send(Inbound::Loaded(result)).await;
+                    Ok(())
+                })
+        })
+        .map_err(|e| classify_start_error("session/load", &e))?;
+    let mut dropped = 0u64;
+    loop {
+        match rx.recv().await {
+            Some(Inbound::Loaded(Ok(answer))) => {
+                tracing::debug!(dropped, "session/load replayed history (not republished)");
+                return Ok(answer);
+            }
+            Some(Inbound::Loaded(Err(e))) => return Err(classify_start_error("session/load", &e)),
+            Some(Inbound::Notification { .. }) => dropped += 1,
+            Some(Inbound::Request { responder, .. }) => {
+                // Nothing may act for the session while it is being reopened.
+                let _ =
+                    responder.respond_with_error(agent_client_protocol::Error::internal_error());
+            }
+            Some(Inbound::Eof) | Some(Inbound::Exited(_)) | None => {
+                return Err(ApiError::new(
+                    ErrorKind::AgentExited,
+                    "the agent exited during session/load",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 impl AgentConn {

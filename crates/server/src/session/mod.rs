@@ -13,6 +13,7 @@ mod permissions;
 pub mod presence;
 mod prompts;
 mod provenance;
+pub mod restore;
 pub mod settings;
 pub mod terminal;
 
@@ -30,6 +31,7 @@ use crate::bus::{Bus, BusConfig};
 use crate::config::{Config, PermissionPolicy};
 use crate::defaults::WorkspaceDefaults;
 use crate::error::{ApiError, ApiResult};
+use crate::journal::{JournalHandle, SessionRecord, SessionSpec, Write};
 
 pub use actor::Command;
 
@@ -124,6 +126,30 @@ pub struct Session {
     clients: Mutex<BTreeMap<String, presence::Slot>>,
     status: Mutex<Status>,
     commands: mpsc::UnboundedSender<Command>,
+    /// Where status changes are recorded (`None` without a journal).
+    journal: Option<JournalHandle>,
+}
+
+impl Status {
+    /// The journal's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Exited => "exited",
+            Status::Died => "died",
+            Status::Closed => "closed",
+        }
+    }
+
+    /// Parses [`Status::as_str`]; anything else is `Died`.
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "running" => Status::Running,
+            "exited" => Status::Exited,
+            "closed" => Status::Closed,
+            _ => Status::Died,
+        }
+    }
 }
 
 impl Session {
@@ -228,6 +254,13 @@ impl Session {
 
     pub(crate) fn set_status(&self, s: Status) {
         *self.status.lock().expect("status lock") = s;
+        if let Some(j) = &self.journal {
+            j.write(Write::State {
+                session: self.id.clone(),
+                state: s.as_str().into(),
+                at: now_ms(),
+            });
+        }
     }
 
     /// Sends a command to the actor and waits for its answer.
@@ -257,6 +290,7 @@ pub struct Registry {
     defaults: Arc<WorkspaceDefaults>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
     fs: Arc<fs::FsPolicy>,
+    journal: Option<JournalHandle>,
 }
 
 /// What `POST /session` may choose for an agent session.
@@ -297,8 +331,14 @@ pub struct TerminalSessionOptions {
 pub const MAX_TERMINAL_DIM: u16 = 1000;
 
 impl Registry {
-    /// An empty registry.
+    /// An empty registry that keeps sessions in memory only.
     pub fn new(config: Config) -> Registry {
+        Registry::with_journal(config, None)
+    }
+
+    /// An empty registry whose sessions are journaled (see
+    /// [`crate::restore`] for bringing the stored ones back).
+    pub fn with_journal(config: Config, journal: Option<JournalHandle>) -> Registry {
         let fs = Arc::new(fs::FsPolicy::new(
             config.limits.max_read_bytes,
             config.limits.max_write_bytes,
@@ -309,7 +349,98 @@ impl Registry {
             config,
             sessions: RwLock::new(HashMap::new()),
             fs,
+            journal,
         }
+    }
+
+    /// The journal, when sessions are durable.
+    pub fn journal(&self) -> Option<&JournalHandle> {
+        self.journal.as_ref()
+    }
+
+    /// Workspace defaults.
+    pub fn defaults(&self) -> &Arc<WorkspaceDefaults> {
+        &self.defaults
+    }
+
+    fn bus_config(&self) -> BusConfig {
+        let limits = &self.config.limits;
+        BusConfig {
+            ring_frames: limits.ring_frames,
+            ring_bytes: limits.ring_bytes,
+            queue_frames: limits.queue_frames,
+            queue_bytes: limits.queue_bytes,
+            max_subscribers: limits.max_subscribers,
+        }
+    }
+
+    /// A bus for a session: journaled when the daemon has a journal. `view`
+    /// and `last_id` say where its ids continue (0 for a new session).
+    pub(crate) fn make_bus(
+        &self,
+        id: &str,
+        view: switchyard_core::SessionView,
+        last_id: u64,
+        epoch: String,
+    ) -> Bus {
+        match &self.journal {
+            Some(j) => Bus::durable(self.bus_config(), view, last_id, epoch, j.session_log(id)),
+            None => Bus::with_state(self.bus_config(), view, last_id, epoch),
+        }
+    }
+
+    /// Records a session (what it runs, its epoch) in the journal.
+    pub(crate) fn record(&self, session: &Session, spec: SessionSpec) {
+        if let Some(j) = &self.journal {
+            j.write(Write::Session(Box::new(SessionRecord {
+                id: session.id.clone(),
+                spec,
+                state: session.status().as_str().into(),
+                epoch: session.bus.epoch().to_string(),
+                degraded: false,
+                created_at: session.created_at,
+                updated_at: now_ms(),
+            })));
+        }
+    }
+
+    /// Adds a session built elsewhere (restore).
+    pub(crate) fn insert(&self, session: Arc<Session>) {
+        self.sessions
+            .write()
+            .expect("sessions lock")
+            .insert(session.id.clone(), session);
+    }
+
+    /// Forgets an ended session and deletes what the journal stored of it.
+    /// A running session must be closed first.
+    pub async fn purge(&self, id: &str) -> ApiResult<()> {
+        let session = self.get(id)?;
+        if session.status() == Status::Running {
+            return Err(ApiError::new(
+                ErrorKind::SessionBusy,
+                format!("session {id} is still running"),
+            )
+            .hint("close it first (DELETE /session/{id}), then purge"));
+        }
+        session.bus.close();
+        self.sessions.write().expect("sessions lock").remove(id);
+        if let Some(j) = &self.journal {
+            j.write(Write::Purge {
+                session: id.to_string(),
+            });
+            j.flush_async().await;
+        }
+        tracing::info!(session = %id, "session purged");
+        Ok(())
+    }
+
+    /// Sessions whose events are no longer all being stored.
+    pub fn degraded_sessions(&self) -> Vec<(String, String)> {
+        self.list()
+            .iter()
+            .filter_map(|s| s.bus.degraded().map(|e| (s.id.clone(), e)))
+            .collect()
     }
 
     /// Daemon-wide file-access policy for agents.
@@ -409,16 +540,16 @@ impl Registry {
         }
         let limits = &self.config.limits;
         let permission_policy = permission_policy.unwrap_or(self.config.permission_policy);
-        let bus = Bus::new(BusConfig {
-            ring_frames: limits.ring_frames,
-            ring_bytes: limits.ring_bytes,
-            queue_frames: limits.queue_frames,
-            queue_bytes: limits.queue_bytes,
-            max_subscribers: limits.max_subscribers,
-        });
+        let id = new_id("s");
+        let bus = self.make_bus(
+            &id,
+            switchyard_core::SessionView::new(),
+            0,
+            crate::bus::new_epoch(),
+        );
         let (tx, rx) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
-            id: new_id("s"),
+            id,
             kind: SessionKind::Agent,
             agent: agent_name.clone(),
             cwd: cwd.clone(),
@@ -432,18 +563,27 @@ impl Registry {
             clients: Mutex::new(BTreeMap::new()),
             status: Mutex::new(Status::Running),
             commands: tx,
+            journal: self.journal.clone(),
         });
+        self.record(
+            &session,
+            SessionSpec {
+                kind: "agent".into(),
+                agent: Some(agent_name.clone()),
+                command: Some(spec.program.clone()),
+                args: spec.args.clone(),
+                cwd: cwd.to_string_lossy().into_owned(),
+                agent_session_id: Some(conn.agent_session_id.clone()),
+                permission_policy: Some(permission_policy.as_str().into()),
+                ..SessionSpec::default()
+            },
+        );
         actor::start(
             session.clone(),
             conn,
             rx,
-            actor::ActorConfig {
-                queue_limit: limits.prompt_queue,
-                change_timeout: limits.change_timeout,
-                permission_timeout: limits.permission_timeout,
-                permission_policy,
-                defaults: self.defaults.clone(),
-            },
+            self.actor_config(permission_policy),
+            None,
         );
         let creator = session.attach(Role::Control, creator_name);
         self.sessions
@@ -451,7 +591,19 @@ impl Registry {
             .expect("sessions lock")
             .insert(session.id.clone(), session.clone());
         tracing::info!(session = %session.id, agent = %agent_name, cwd = %cwd.display(), "session created");
+        session.bus.settled().await;
         Ok((session, creator))
+    }
+
+    pub(crate) fn actor_config(&self, permission_policy: PermissionPolicy) -> actor::ActorConfig {
+        let limits = &self.config.limits;
+        actor::ActorConfig {
+            queue_limit: limits.prompt_queue,
+            change_timeout: limits.change_timeout,
+            permission_timeout: limits.permission_timeout,
+            permission_policy,
+            defaults: self.defaults.clone(),
+        }
     }
 
     /// Starts a terminal session and attaches its creator as control and
@@ -460,7 +612,7 @@ impl Registry {
         &self,
         options: TerminalSessionOptions,
     ) -> ApiResult<(Arc<Session>, ClientEntry)> {
-        use switchyard_core::event::{SessionStarted, TerminalOutput};
+        use switchyard_core::event::SessionStarted;
         use terminal::pty;
         self.check_capacity()?;
         let cwd = resolve_cwd(options.cwd)?;
@@ -498,14 +650,13 @@ impl Registry {
             rows,
             plain_output: false,
         };
-        let limits = &self.config.limits;
-        let bus = Bus::new(BusConfig {
-            ring_frames: limits.ring_frames,
-            ring_bytes: limits.ring_bytes,
-            queue_frames: limits.queue_frames,
-            queue_bytes: limits.queue_bytes,
-            max_subscribers: limits.max_subscribers,
-        });
+        let id = new_id("s");
+        let bus = self.make_bus(
+            &id,
+            switchyard_core::SessionView::new(),
+            0,
+            crate::bus::new_epoch(),
+        );
         bus.set_snapshot_extra(Box::new(terminal::screen::ScreenModel::new(cols, rows)));
         bus.publish(
             switchyard_core::Event::SessionStarted(SessionStarted {
@@ -524,6 +675,43 @@ impl Registry {
             })
             .to_frame(),
         );
+        let session = self.spawn_terminal(id, bus, &spec, now_ms())?;
+        self.record(
+            &session,
+            SessionSpec {
+                kind: "terminal".into(),
+                command: Some(spec.program.clone()),
+                args: spec.args.clone(),
+                cwd: cwd.to_string_lossy().into_owned(),
+                env: spec.env.iter().cloned().collect(),
+                cols: Some(cols),
+                rows: Some(rows),
+                ..SessionSpec::default()
+            },
+        );
+        let creator = session.attach(Role::Control, options.creator_name);
+        if let Some(t) = &session.terminal {
+            t.claim(&session.bus, &creator.client_id)?;
+        }
+        self.insert(session.clone());
+        tracing::info!(session = %session.id, command = %spec.display(), cwd = %cwd.display(), "terminal session created");
+        session.bus.settled().await;
+        Ok((session, creator))
+    }
+
+    /// Starts `spec` on a PTY for the session `id` whose events go to
+    /// `bus` (already holding its screen), and the session's actor. Used
+    /// for new terminals and for cold restores.
+    pub(crate) fn spawn_terminal(
+        &self,
+        id: String,
+        bus: Bus,
+        spec: &terminal::pty::ProcSpec,
+        created_at: u64,
+    ) -> ApiResult<Arc<Session>> {
+        use switchyard_core::event::TerminalOutput;
+        use terminal::pty;
+        let limits = &self.config.limits;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let sink_bus = bus.clone();
         let sink: pty::Sink = Box::new(move |data| {
@@ -535,42 +723,34 @@ impl Registry {
                 .to_frame(),
             );
         });
-        let proc = pty::spawn(&spec, sink, events_tx)?;
+        let proc = pty::spawn(spec, sink, events_tx)?;
         let (term_tx, term_rx) = mpsc::unbounded_channel();
         let (tx, rx) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
-            id: new_id("s"),
+            id,
             kind: SessionKind::Terminal,
             agent: String::new(),
-            cwd: cwd.clone(),
-            created_at: now_ms(),
+            cwd: spec.cwd.clone(),
+            created_at,
             presence_grace: limits.presence_grace,
             agent_pid: Some(proc.pid),
             permission_policy: self.config.permission_policy,
             bus,
-            fs: self.fs.workspace(cwd.clone()),
+            fs: self.fs.workspace(spec.cwd.clone()),
             terminal: Some(terminal::TerminalHandle::new(
                 spec.display(),
                 proc.pid,
-                (cols, rows),
+                (spec.cols, spec.rows),
                 term_tx,
             )),
             clients: Mutex::new(BTreeMap::new()),
             status: Mutex::new(Status::Running),
             commands: tx,
+            journal: self.journal.clone(),
         });
         let actor = terminal::actor::TermActor::new(session.clone(), proc, events_rx);
         tokio::spawn(actor.run(rx, term_rx));
-        let creator = session.attach(Role::Control, options.creator_name);
-        if let Some(t) = &session.terminal {
-            t.claim(&session.bus, &creator.client_id)?;
-        }
-        self.sessions
-            .write()
-            .expect("sessions lock")
-            .insert(session.id.clone(), session.clone());
-        tracing::info!(session = %session.id, command = %spec.display(), cwd = %cwd.display(), "terminal session created");
-        Ok((session, creator))
+        Ok(session)
     }
 
     /// Closes every terminal session (`session_closed{reason:"kill_all"}`);
@@ -617,17 +797,30 @@ impl Registry {
         Ok(())
     }
 
-    /// Ends every session (daemon shutdown): each live one gets exactly one
-    /// `session_died{reason:"daemon_shutdown"}` and its agent is ended.
+    /// Ends every session (daemon shutdown) without a journal: each live one
+    /// gets exactly one `session_died{reason:"daemon_shutdown"}` and its
+    /// agent is ended.
+    ///
+    /// With a journal, live sessions are suspended instead: their agents
+    /// are ended but no ending is published, and the next start restores
+    /// them.
     pub async fn shutdown(&self) {
         let sessions = self.list();
+        let durable = self.journal.is_some();
         let waits = sessions.iter().map(|s| {
             let s = s.clone();
             async move {
-                let _ = s.call(|reply| Command::Shutdown { reply }).await;
+                let _ = if durable {
+                    s.call(|reply| Command::Suspend { reply }).await
+                } else {
+                    s.call(|reply| Command::Shutdown { reply }).await
+                };
             }
         });
         futures::future::join_all(waits).await;
+        if let Some(j) = &self.journal {
+            j.flush_async().await;
+        }
     }
 }
 

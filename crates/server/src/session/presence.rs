@@ -148,3 +148,19 @@ impl Session {
         self.client_gone(client_id);
     }
 }
+
+/// Puts a client back after a restart: present, with no stream yet, so it
+/// has the usual grace period to reconnect before it leaves. Nothing is
+/// published (its `client_joined` is already in the log).
+pub(super) fn restore_client(session: &Arc<Session>, entry: ClientEntry) {
+    let id = entry.client_id.clone();
+    session.clients.lock().expect("clients lock").insert(
+        id.clone(),
+        Slot {
+            entry,
+            streams: 0,
+            generation: 0,
+        },
+    );
+    session.start_grace(&id, 0);
+}

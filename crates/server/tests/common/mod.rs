@@ -221,6 +221,13 @@ impl TestServer {
             r = r.header("last-event-id", id.to_string());
         }
         let resp = r.send().await.unwrap();
+        EventStream::from_response(resp)
+    }
+}
+
+impl EventStream {
+    /// Wraps a `GET /session/{id}/events` response (which must be 200).
+    pub fn from_response(resp: reqwest::Response) -> EventStream {
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.headers()["content-type"], "text/event-stream");
         assert_eq!(resp.headers()["x-accel-buffering"], "no");
@@ -229,6 +236,7 @@ impl TestServer {
             parser: SseParser::new(),
             ready: VecDeque::new(),
             received: Vec::new(),
+            raw: Vec::new(),
             keep: true,
         }
     }
@@ -240,10 +248,13 @@ type Body = std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::
 pub struct EventStream {
     body: Body,
     parser: SseParser,
-    ready: VecDeque<Frame>,
+    ready: VecDeque<(Frame, String)>,
     /// Every frame received so far, in order (unless `keep` is off).
     pub received: Vec<Frame>,
-    /// Keep frames in `received` (off for floods).
+    /// The `data:` line of every frame received so far, byte for byte
+    /// (unless `keep` is off).
+    pub raw: Vec<String>,
+    /// Keep frames in `received` and `raw` (off for floods).
     pub keep: bool,
 }
 
@@ -251,9 +262,10 @@ impl EventStream {
     /// The next frame; None at end of stream.
     pub async fn next(&mut self) -> Option<Frame> {
         loop {
-            if let Some(f) = self.ready.pop_front() {
+            if let Some((f, raw)) = self.ready.pop_front() {
                 if self.keep {
                     self.received.push(f.clone());
+                    self.raw.push(raw);
                 }
                 return Some(f);
             }
@@ -274,19 +286,27 @@ impl EventStream {
                     "serverTimestamp on {}",
                     f.kind
                 );
-                self.ready.push_back(f);
+                self.ready.push_back((f, ev.data));
             }
         }
     }
 
     /// Reads until a frame matching `pred` arrives; returns it.
     pub async fn until(&mut self, mut pred: impl FnMut(&Frame) -> bool) -> Frame {
-        loop {
-            let f = self.next().await.expect("stream ended early");
-            if pred(&f) {
-                return f;
+        // Heartbeats keep `next` from ever timing out, so the whole wait
+        // has a deadline of its own: a test fails, it never hangs.
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(DEADLINE, async {
+            loop {
+                let f = self.next().await.expect("stream ended early");
+                if pred(&f) {
+                    return f;
+                }
+                seen.push(format!("{} {}", f.kind, f.data));
             }
-        }
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("no matching frame within {DEADLINE:?}; saw {seen:?}"))
     }
 
     /// Reads raw chunks until at least `n` heartbeat comments have arrived.
@@ -301,7 +321,7 @@ impl EventStream {
             self.parser.feed(&chunk, &mut out).unwrap();
             for ev in out {
                 self.ready
-                    .push_back(Frame::from_json(&ev.data).expect("valid frame"));
+                    .push_back((Frame::from_json(&ev.data).expect("valid frame"), ev.data));
             }
         }
     }
@@ -315,15 +335,23 @@ impl EventStream {
     /// stream (from `from` on) contains `needle`; returns that output.
     pub async fn until_output(&mut self, needle: &str) -> String {
         let mut text = String::new();
-        loop {
-            let f = self.next().await.expect("stream ended early");
-            if f.kind == "terminal_output" && f.data.get("terminalId").is_none() {
-                text.push_str(f.data["data"].as_str().unwrap_or_default());
-                if text.contains(needle) {
-                    return text;
+        let found = tokio::time::timeout(DEADLINE, async {
+            loop {
+                let f = self.next().await.expect("stream ended early");
+                if f.kind == "terminal_output" && f.data.get("terminalId").is_none() {
+                    text.push_str(f.data["data"].as_str().unwrap_or_default());
+                    if text.contains(needle) {
+                        return;
+                    }
                 }
             }
-        }
+        })
+        .await;
+        assert!(
+            found.is_ok(),
+            "no {needle:?} within {DEADLINE:?}; output: {text:?}"
+        );
+        text
     }
 
     /// Reads until a frame of `kind`.
@@ -384,4 +412,259 @@ pub fn agent_text(v: &SessionView) -> String {
             _ => None,
         })
         .collect()
+}
+
+/// The daemon binary as its own process, for what an in-process server
+/// cannot do: `kill -9`, restart on the same data dir (and port), start-up
+/// failures.
+pub struct DaemonProc {
+    child: Option<tokio::process::Child>,
+    pub addr: SocketAddr,
+    pub token: String,
+    pub http: reqwest::Client,
+    pub log: std::path::PathBuf,
+}
+
+/// How to start a [`DaemonProc`].
+#[derive(Clone)]
+pub struct DaemonOpts {
+    pub data_dir: std::path::PathBuf,
+    pub workspace: std::path::PathBuf,
+    /// `127.0.0.1:0` or a port to rebind.
+    pub listen: String,
+    pub token: String,
+    pub extra: Vec<String>,
+    /// Soft and hard `RLIMIT_FSIZE` (bytes) for the daemon.
+    pub file_size_limit: Option<u64>,
+}
+
+impl DaemonOpts {
+    pub fn new(data_dir: &std::path::Path, workspace: &std::path::Path) -> DaemonOpts {
+        DaemonOpts {
+            data_dir: data_dir.to_path_buf(),
+            workspace: workspace.to_path_buf(),
+            listen: "127.0.0.1:0".into(),
+            token: "test-token-0123456789".into(),
+            extra: Vec::new(),
+            file_size_limit: None,
+        }
+    }
+
+    fn command(&self, log: &std::path::Path) -> tokio::process::Command {
+        let bin = env!("CARGO_BIN_EXE_switchyard");
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(&self.listen)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--token")
+            .arg(&self.token)
+            .arg("--trusted-root")
+            .arg(&self.workspace)
+            .arg("--agent")
+            .arg(format!("noload={bin} demo-agent --no-load-session"))
+            .args(&self.extra)
+            .env(
+                "SWITCHYARD_DEMO_AGENT_STATE_DIR",
+                self.data_dir.join("demo-agent"),
+            )
+            .env("SWITCHYARD_LOG", "switchyard_server=debug")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .kill_on_drop(true);
+        if let Some(limit) = self.file_size_limit {
+            // SAFETY: setrlimit in the child before exec; no allocation.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let r = libc::rlimit {
+                        rlim_cur: limit,
+                        rlim_max: limit,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_FSIZE, &r) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        cmd
+    }
+
+    fn next_log(&self) -> std::path::PathBuf {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.data_dir.join(format!("daemon-{n}.log"))
+    }
+
+    /// Starts the daemon and waits until it listens.
+    pub async fn start(&self) -> DaemonProc {
+        use tokio::io::AsyncBufReadExt;
+        std::fs::create_dir_all(&self.data_dir).unwrap();
+        let log = self.next_log();
+        let mut child = self.command(&log).spawn().unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(DEADLINE, lines.next_line())
+            .await
+            .expect("daemon did not start in time")
+            .unwrap()
+            .unwrap_or_else(|| {
+                panic!(
+                    "daemon exited before listening:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
+        let url = first.rsplit(' ').next().unwrap();
+        let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+        // Keep reading stdout so the daemon never blocks on it.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        DaemonProc {
+            child: Some(child),
+            addr,
+            token: self.token.clone(),
+            http: reqwest::Client::new(),
+            log,
+        }
+    }
+
+    /// Runs the daemon expecting it to refuse to start: (exit status, log).
+    pub async fn start_fails(&self) -> (std::process::ExitStatus, String) {
+        std::fs::create_dir_all(&self.data_dir).unwrap();
+        let log = self.next_log();
+        let mut child = self.command(&log).spawn().unwrap();
+        let status = tokio::time::timeout(DEADLINE, child.wait())
+            .await
+            .expect("the daemon should have exited")
+            .unwrap();
+        (status, std::fs::read_to_string(&log).unwrap_or_default())
+    }
+}
+
+impl DaemonProc {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().and_then(|c| c.id()).unwrap()
+    }
+
+    /// `kill -9` and reap.
+    pub async fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill().unwrap();
+            child.wait().await.unwrap();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGTERM) };
+        tokio::time::timeout(DEADLINE, child.wait())
+            .await
+            .expect("daemon did not stop")
+            .unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        client: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut r = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.token);
+        if let Some(c) = client {
+            r = r.header("x-client-id", c);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn post(&self, path: &str, client: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, client, Some(body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str, client: Option<&str>) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, client, None).await
+    }
+
+    /// Creates a session of `agent` in `cwd`: (sessionId, clientId).
+    pub async fn create_session(&self, agent: &str, cwd: &std::path::Path) -> (String, String) {
+        let (status, body) = self
+            .post("/session", None, json!({ "agent": agent, "cwd": cwd }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["sessionId"].as_str().unwrap().to_string(),
+            body["clientId"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub async fn prompt(&self, session: &str, client: &str, text: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/session/{session}/prompt"),
+            Some(client),
+            json!({ "prompt": [{ "type": "text", "text": text }] }),
+        )
+        .await
+    }
+
+    /// Opens an event stream, with `Last-Event-ID` and epoch if given.
+    pub async fn events_raw(
+        &self,
+        session: &str,
+        client: &str,
+        last_event_id: Option<u64>,
+        epoch: Option<&str>,
+    ) -> reqwest::Response {
+        let mut r = self
+            .http
+            .get(self.url(&format!("/session/{session}/events")))
+            .bearer_auth(&self.token)
+            .header("x-client-id", client);
+        if let Some(id) = last_event_id {
+            r = r.header("last-event-id", id.to_string());
+        }
+        if let Some(e) = epoch {
+            r = r.header("x-switchyard-epoch", e);
+        }
+        r.send().await.unwrap()
+    }
+
+    pub async fn events(
+        &self,
+        session: &str,
+        client: &str,
+        last_event_id: Option<u64>,
+    ) -> EventStream {
+        EventStream::from_response(self.events_raw(session, client, last_event_id, None).await)
+    }
+}
+
+impl Drop for DaemonProc {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
 }

@@ -230,6 +230,15 @@ impl TermActor {
                 let _ = reply.send(Ok(()));
                 true
             }
+            Command::Suspend { reply } => {
+                // The journal keeps the session for a cold restore: end the
+                // process, publish no ending.
+                tracing::info!(session = %self.session.id, "terminal suspended for a daemon restart");
+                self.exit_published = true;
+                self.end().await;
+                let _ = reply.send(Ok(()));
+                true
+            }
             Command::Shutdown { reply } => {
                 self.end().await;
                 self.session.bus.publish(
@@ -332,13 +341,17 @@ fn answer_not_agent(cmd: Command) {
         Command::SetModel { reply, .. } | Command::SetMode { reply, .. } => {
             drop(reply.send(Err(err())))
         }
-        Command::Close { reply, .. } | Command::Shutdown { reply } => drop(reply.send(Ok(()))),
+        Command::Close { reply, .. } | Command::Shutdown { reply } | Command::Suspend { reply } => {
+            drop(reply.send(Ok(())))
+        }
     }
 }
 
 fn answer_closed(cmd: Command) {
     match cmd {
-        Command::Close { reply, .. } | Command::Shutdown { reply } => drop(reply.send(Ok(()))),
+        Command::Close { reply, .. } | Command::Shutdown { reply } | Command::Suspend { reply } => {
+            drop(reply.send(Ok(())))
+        }
         other => answer_not_agent(other),
     }
 }

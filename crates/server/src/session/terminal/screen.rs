@@ -101,6 +101,14 @@ impl Screen {
 }
 
 impl Screen {
+    /// Applies what `frame` does to the screen, at once (rebuilding a
+    /// screen from a journal; live sessions go through [`ScreenModel`]).
+    pub fn observe(&mut self, frame: &Frame) {
+        if let Some(item) = Item::from_frame(frame) {
+            self.apply(&item);
+        }
+    }
+
     fn apply(&mut self, item: &Item) {
         match item {
             Item::Output(text) => self.process(text),
@@ -236,8 +244,13 @@ pub struct ScreenModel {
 impl ScreenModel {
     /// A blank `cols` x `rows` screen and its worker thread.
     pub fn new(cols: u16, rows: u16) -> ScreenModel {
+        ScreenModel::from_screen(Screen::new(cols, rows))
+    }
+
+    /// A model that starts from `screen` (a restored session's).
+    pub fn from_screen(screen: Screen) -> ScreenModel {
         let shared = Arc::new(Shared {
-            screen: Mutex::new(Screen::new(cols, rows)),
+            screen: Mutex::new(screen),
             backlog: Mutex::new(Backlog::default()),
         });
         let (wake, woken) = sync_channel(1);
