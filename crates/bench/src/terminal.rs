@@ -164,18 +164,21 @@ async fn throughput(bin: &Path, a: &TerminalArgs, clients: usize, r: &mut Report
         } else {
             api.attach(&sid, "observer").await?
         };
-        let s = api.events(&sid, &id, None).await?;
+        // From the first frame, so `READY` is seen wherever it landed.
+        let s = api.events(&sid, &id, Some(0)).await?;
         tasks.push(tokio::spawn(receive(s, expect)));
     }
+    eprintln!("terminal: {clients} client(s) attached; waiting for READY");
     // A client of our own that sees READY, so `go` is not typed too early.
     let mut probe = api
-        .events(&sid, &api.attach(&sid, "observer").await?, None)
+        .events(&sid, &api.attach(&sid, "observer").await?, Some(0))
         .await?;
     wait_ready(&mut probe).await?;
     drop(probe);
     let cpu0 = daemon::cpu_secs(d.pid).unwrap_or(0.0);
     let t0 = Instant::now();
     api.input(&sid, &owner, "go\r").await?;
+    eprintln!("terminal: flooding {} bytes", a.bytes);
     let deadline = Duration::from_secs(a.timeout_secs);
     let mut results = Vec::new();
     for t in tasks {
@@ -235,10 +238,7 @@ async fn throughput(bin: &Path, a: &TerminalArgs, clients: usize, r: &mut Report
         format!("{label}: daemon CPU"),
         format!("{:.0}%", 100.0 * cpu / slowest.max(1e-9)),
     );
-    r.info(
-        format!("{label}: daemon peak RSS"),
-        mib(hwm as f64 * 1024.0),
-    );
+    r.info(format!("{label}: daemon peak RSS"), mib(hwm as f64));
     r.set(
         &format!("clients_{clients}"),
         json!({
@@ -250,7 +250,7 @@ async fn throughput(bin: &Path, a: &TerminalArgs, clients: usize, r: &mut Report
             "evicted": evicted,
             "frames_per_client": frames,
             "daemon_cpu_secs": r3(cpu),
-            "daemon_vmhwm_kib": hwm,
+            "daemon_vmhwm_bytes": hwm,
         }),
     );
     Ok(())
@@ -263,12 +263,12 @@ async fn peak_rss(bin: &Path, a: &TerminalArgs, r: &mut Report) -> Result<()> {
     let (sid, owner) = api.create_terminal(flood_program(a.rss_bytes)).await?;
     let idle_rss = daemon::status_kb(d.pid, "VmRSS").unwrap_or(0);
     let expect = expected_bytes(a.rss_bytes);
-    let fast = tokio::spawn(receive(api.events(&sid, &owner, None).await?, expect));
+    let fast = tokio::spawn(receive(api.events(&sid, &owner, Some(0)).await?, expect));
     let stalled_id = api.attach(&sid, "observer").await?;
     // Opened and never read.
     let stalled = api.events(&sid, &stalled_id, None).await?;
     let mut probe = api
-        .events(&sid, &api.attach(&sid, "observer").await?, None)
+        .events(&sid, &api.attach(&sid, "observer").await?, Some(0))
         .await?;
     wait_ready(&mut probe).await?;
     drop(probe);
@@ -294,15 +294,12 @@ async fn peak_rss(bin: &Path, a: &TerminalArgs, r: &mut Report) -> Result<()> {
             }
         ),
     );
-    r.info(
-        "1 GB flood: daemon RSS before",
-        mib(idle_rss as f64 * 1024.0),
-    );
+    r.info("1 GB flood: daemon RSS before", mib(idle_rss as f64));
     r.target(
         "1 GB flood: daemon peak RSS (VmHWM)",
-        mib(hwm as f64 * 1024.0),
+        mib(hwm as f64),
         "bounded (< 512 MiB)",
-        hwm < 512 * 1024 && got.bytes == expect,
+        hwm < 512 << 20 && got.bytes == expect,
     );
     r.set(
         "rss_flood",
@@ -310,8 +307,8 @@ async fn peak_rss(bin: &Path, a: &TerminalArgs, r: &mut Report) -> Result<()> {
             "bytes": expect,
             "received": got.bytes,
             "seconds": r3(secs),
-            "daemon_vmrss_before_kib": idle_rss,
-            "daemon_vmhwm_kib": hwm,
+            "daemon_vmrss_before_bytes": idle_rss,
+            "daemon_vmhwm_bytes": hwm,
         }),
     );
     Ok(())
@@ -327,7 +324,7 @@ async fn keystrokes(bin: &Path, a: &TerminalArgs, r: &mut Report) -> Result<()> 
             "args": ["-c", "stty raw -echo; echo READY; exec cat"],
         }))
         .await?;
-    let mut s = api.events(&sid, &owner, None).await?;
+    let mut s = api.events(&sid, &owner, Some(0)).await?;
     wait_ready(&mut s).await?;
     let letters: Vec<char> = ('a'..='z').collect();
     let mut ms = Vec::with_capacity(a.keystrokes);

@@ -625,6 +625,18 @@ impl Registry {
                 )));
             }
         }
+        let words = options.command.iter().chain(&options.args);
+        let vars = options.env.iter().flat_map(|(k, v)| [k, v]);
+        if words.chain(vars).any(|w| w.contains('\0')) {
+            return Err(ApiError::invalid(
+                "command, args and env may not contain NUL characters",
+            ));
+        }
+        if let Some(bad) = options.env.keys().find(|k| k.is_empty() || k.contains('=')) {
+            return Err(ApiError::invalid(format!(
+                "environment variable name {bad:?} is empty or contains '='"
+            )));
+        }
         let program = match options.command.filter(|c| !c.trim().is_empty()) {
             Some(c) => c,
             None => login_shell(),
@@ -645,7 +657,7 @@ impl Registry {
             0,
             crate::bus::new_epoch(),
         );
-        bus.set_snapshot_extra(Box::new(terminal::screen::Screen::new(cols, rows)));
+        bus.set_snapshot_extra(Box::new(terminal::screen::ScreenModel::new(cols, rows)));
         bus.publish(
             switchyard_core::Event::SessionStarted(SessionStarted {
                 kind: "terminal".into(),

@@ -31,10 +31,9 @@ use switchyard_core::event::{SessionDied, TurnError};
 use switchyard_core::{ErrorKind, Event, Frame, Role, SessionView, reduce};
 use tokio::sync::mpsc;
 
-use super::terminal::screen::Screen;
+use super::terminal::screen::{Screen, ScreenModel};
 use super::terminal::{self, Phase, TerminalHandle};
 use super::{ClientEntry, Registry, Session, SessionKind, Status, actor, agent, now_ms, presence};
-use crate::bus::SnapshotExtra;
 use crate::config::PermissionPolicy;
 use crate::journal::{JournalError, SessionRecord, StoredHistory, Write};
 
@@ -191,7 +190,9 @@ async fn restore_one(
     let had_owner = view.presence.owner_client_id.is_some();
     let bus = registry.make_bus(&record.id, view, last_id, epoch);
     if kind == SessionKind::Terminal {
-        bus.set_snapshot_extra(Box::new(rebuild_screen(&history, spec)));
+        bus.set_snapshot_extra(Box::new(ScreenModel::from_screen(rebuild_screen(
+            &history, spec,
+        ))));
     }
 
     // Bring a running session's process back before the session is

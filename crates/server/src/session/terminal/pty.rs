@@ -34,7 +34,7 @@ pub const FLUSH_BYTES: usize = 32 * 1024;
 /// Flush pending output this long after its first byte arrived.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(3);
 /// Output after a quiet spell at least this long, ...
-const QUIET: Duration = Duration::from_millis(10);
+const QUIET: Duration = Duration::from_micros(500);
 /// ... and no larger than this, goes out at once: a keystroke's echo does
 /// not wait for the coalescing window (a flood never has quiet spells).
 const ECHO_BYTES: usize = 256;
@@ -145,7 +145,8 @@ pub fn spawn(
         .map_err(|e| ApiError::new(ErrorKind::IoError, format!("PTY writer: {e}")))?;
 
     let (chunks_tx, chunks_rx) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
-    thread("pty-read", move || read_loop(reader, chunks_tx));
+    let fd = master.as_raw_fd();
+    thread("pty-read", move || read_loop(reader, fd, chunks_tx));
     let drained = events.clone();
     thread("pty-pump", move || {
         pump(chunks_rx, sink);
@@ -252,20 +253,45 @@ fn thread(name: &str, f: impl FnOnce() + Send + 'static) {
     }
 }
 
-fn read_loop(mut reader: Box<dyn Read + Send>, chunks: SyncSender<Vec<u8>>) {
-    let mut buf = vec![0u8; 64 * 1024];
+/// Reads until the PTY has no more output. A PTY hands out at most a few
+/// KiB per read; what is already waiting is read on into the same chunk
+/// (up to [`FLUSH_BYTES`]) before it goes to the pump, so a flood costs
+/// one hand-over per ~32 KiB rather than one per read.
+fn read_loop(mut reader: Box<dyn Read + Send>, fd: Option<i32>, chunks: SyncSender<Vec<u8>>) {
+    let mut buf = vec![0u8; 2 * FLUSH_BYTES];
     loop {
-        match reader.read(&mut buf) {
+        let mut n = match reader.read(&mut buf) {
             // Linux reports EIO once the last slave fd is closed: that is
             // the end of the output, as is 0.
             Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if chunks.send(buf[..n].to_vec()).is_err() {
-                    return;
+            Ok(n) => n,
+        };
+        let mut ended = false;
+        while n < FLUSH_BYTES && fd.is_some_and(readable_now) {
+            match reader.read(&mut buf[n..]) {
+                Ok(0) | Err(_) => {
+                    ended = true;
+                    break;
                 }
+                Ok(m) => n += m,
             }
         }
+        if chunks.send(buf[..n].to_vec()).is_err() || ended {
+            return;
+        }
     }
+}
+
+/// Whether a read on `fd` would not block right now.
+fn readable_now(fd: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd on a descriptor this PTY owns, no timeout.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r == 1 && p.revents & libc::POLLIN != 0
 }
 
 fn pump(chunks: Receiver<Vec<u8>>, mut sink: Sink) {
