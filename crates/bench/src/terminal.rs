@@ -12,6 +12,9 @@
 //! - keystroke round trip: `POST /input` of one character to a `cat` in
 //!   raw mode, until that character comes back on the event stream;
 //!   p50/p99 over `--keystrokes`.
+//! - PTY baseline: the same program on a bare PTY in this process, read in
+//!   a tight loop with no daemon at all: the kernel's own rate, the ceiling
+//!   the daemon's throughput is measured against.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -50,6 +53,12 @@ pub struct TerminalArgs {
     /// Give up on a run after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_secs: u64,
+    /// Skip the bare-PTY baseline.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// The daemon's journal: `off` (in memory), `on`, `full` (fsync).
+    #[arg(long, value_enum, default_value = "on")]
+    pub journal: daemon::JournalMode,
 }
 
 /// A program that waits for a line on stdin, then writes `bytes` of log
@@ -144,7 +153,7 @@ async fn wait_ready(s: &mut SseStream) -> Result<()> {
 }
 
 fn daemon_flags(a: &TerminalArgs) -> Vec<String> {
-    let mut extra = Vec::new();
+    let mut extra = a.journal.flags();
     if let Some(b) = a.queue_bytes {
         extra.extend(["--queue-bytes".to_string(), b.to_string()]);
     }
@@ -356,9 +365,55 @@ async fn keystrokes(bin: &Path, a: &TerminalArgs, r: &mut Report) -> Result<()> 
     Ok(())
 }
 
+/// The kernel's PTY rate for the throughput program's output: a PTY of
+/// the same size, `yes | head -c` on its slave side, this thread reading
+/// the master side into a 64 KiB buffer until EOF. No daemon, no parsing.
+fn pty_baseline(bytes: u64) -> Result<(f64, u64)> {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 40,
+            cols: 120,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .map_err(|e| anyhow::anyhow!("openpty: {e}"))?;
+    let mut cmd = CommandBuilder::new("/bin/sh");
+    cmd.args(["-c", &format!("stty -echo; yes '{LINE}' | head -c {bytes}")]);
+    let mut reader = pair
+        .master
+        .try_clone_reader()
+        .map_err(|e| anyhow::anyhow!("pty reader: {e}"))?;
+    let start = Instant::now();
+    let mut child = pair
+        .slave
+        .spawn_command(cmd)
+        .map_err(|e| anyhow::anyhow!("spawn: {e}"))?;
+    drop(pair.slave);
+    let mut buf = vec![0u8; 64 << 10];
+    let mut total = 0u64;
+    // EOF, or EIO once the slave side is closed: both mean done.
+    while let Ok(n @ 1..) = std::io::Read::read(&mut reader, &mut buf) {
+        total += n as u64;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    child.wait().context("wait for the baseline program")?;
+    Ok((total as f64 / secs / 1e6, total))
+}
+
 /// Runs the scenario.
 pub async fn run(bin: &Path, a: &TerminalArgs) -> Result<Report> {
     let mut r = Report::new("terminal");
+    if !a.no_baseline {
+        let bytes = a.bytes;
+        let (mbps, got) = tokio::task::spawn_blocking(move || pty_baseline(bytes)).await??;
+        eprintln!("terminal: bare PTY baseline {mbps:.1} MB/s ({got} bytes)");
+        r.info(
+            "bare PTY → one reader, no daemon: MB/s",
+            format!("{mbps:.1}"),
+        );
+        r.set("baseline_mb_per_sec", r3(mbps));
+    }
     for &n in &a.clients {
         throughput(bin, a, n, &mut r).await?;
     }

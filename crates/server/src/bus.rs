@@ -35,7 +35,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -149,6 +149,8 @@ struct Inner {
     log: Option<Arc<dyn EventLog>>,
     /// Woken whenever committed frames are delivered.
     delivered: Notify,
+    /// The same, for threads blocked in [`Bus::wait_for_room`].
+    room: Condvar,
     state: Mutex<State>,
 }
 
@@ -202,6 +204,8 @@ struct State {
     delivered: u64,
     /// Published, not yet committed (durable buses only).
     pending: VecDeque<Pending>,
+    /// Bytes of JSON in `pending`.
+    pending_bytes: usize,
     /// Why the log stopped taking frames, if it did.
     degraded: Option<String>,
     view: SessionView,
@@ -273,10 +277,12 @@ impl Bus {
                 epoch,
                 log,
                 delivered: Notify::new(),
+                room: Condvar::new(),
                 state: Mutex::new(State {
                     last_id,
                     delivered: last_id,
                     pending: VecDeque::new(),
+                    pending_bytes: 0,
                     degraded: None,
                     view,
                     ring: VecDeque::new(),
@@ -324,6 +330,7 @@ impl Bus {
             Some(log) if st.degraded.is_none() => {
                 // Handed over under the lock, so the log sees ids in order.
                 log.append(&out, CommitAck(Arc::downgrade(&self.inner)));
+                st.pending_bytes += out.bytes();
                 st.pending.push_back(Pending {
                     out,
                     frame,
@@ -405,6 +412,7 @@ impl Bus {
                 let Some(p) = st.pending.pop_front() else {
                     break;
                 };
+                st.pending_bytes -= p.out.bytes();
                 let id = p.out.id.unwrap_or(0);
                 let report = self.deliver(&mut st, p.out, &p.frame, p.decoded, now);
                 reports.push((id, report));
@@ -414,6 +422,7 @@ impl Bus {
             }
         }
         self.inner.delivered.notify_waiters();
+        self.inner.room.notify_all();
         for (id, report) in reports {
             report.log(id);
         }
@@ -432,6 +441,7 @@ impl Bus {
             while let Some(p) = st.pending.pop_front() {
                 let _ = self.deliver(&mut st, p.out, &p.frame, p.decoded, now);
             }
+            st.pending_bytes = 0;
             first
         };
         if first {
@@ -450,6 +460,24 @@ impl Bus {
         }
         drop(st);
         self.inner.delivered.notify_waiters();
+        self.inner.room.notify_all();
+    }
+
+    /// Blocks the calling thread while more than `max_bytes` of published
+    /// frames wait for the log to commit them. For producers that may wait
+    /// and are not on the runtime — a PTY's pump thread — so a program that
+    /// writes faster than the journal commits is slowed down (the PTY
+    /// pushes back on it) instead of piling frames up in memory. Returns at
+    /// once on an in-memory or degraded bus, whose frames never wait.
+    pub fn wait_for_room(&self, max_bytes: usize) {
+        let mut st = self.inner.lock();
+        while st.pending_bytes > max_bytes {
+            st = self
+                .inner
+                .room
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
     }
 
     /// Waits until every frame published so far is delivered (committed,

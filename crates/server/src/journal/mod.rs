@@ -174,6 +174,20 @@ pub trait Journal: Send + Sync + 'static {
     fn compact(&self, session: &str, upto: u64, snapshot: &str) -> JResult<()>;
     /// A setting.
     fn setting(&self, key: &str) -> JResult<Option<String>>;
+    /// `(id, bytes)` of a session's stored events (after its snapshot), in
+    /// id order: what retention needs, without reading the events.
+    fn event_sizes(&self, session: &str) -> JResult<Vec<(u64, u64)>> {
+        Ok(self
+            .history(session)?
+            .events
+            .iter()
+            .map(|e| (e.id, e.json.len() as u64))
+            .collect())
+    }
+    /// A session's compacted prefix: `(upto id, session_snapshot JSON)`.
+    fn snapshot(&self, session: &str) -> JResult<Option<(u64, String)>> {
+        Ok(self.history(session)?.snapshot)
+    }
 }
 
 /// Durability settings (`--journal-sync`, `--retain-*`).

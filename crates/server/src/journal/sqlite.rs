@@ -386,6 +386,32 @@ impl Journal for SqliteJournal {
         Ok(rows)
     }
 
+    fn event_sizes(&self, session: &str) -> JResult<Vec<(u64, u64)>> {
+        let conn = lock(&self.bulk);
+        // octet_length comes from the record header: the frames
+        // themselves (overflow pages) are never read.
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, octet_length(frame) FROM events WHERE session_id = ?1 ORDER BY id",
+        )?;
+        let sizes = stmt
+            .query_map(params![session], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(sizes)
+    }
+
+    fn snapshot(&self, session: &str) -> JResult<Option<(u64, String)>> {
+        let conn = lock(&self.bulk);
+        Ok(conn
+            .query_row(
+                "SELECT upto, frame FROM snapshots WHERE session_id = ?1",
+                params![session],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+            )
+            .optional()?)
+    }
+
     fn compact(&self, session: &str, upto: u64, snapshot: &str) -> JResult<()> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;

@@ -385,18 +385,20 @@ fn start_compactor(
 }
 
 /// Folds the oldest events of `session` into its snapshot until what is
-/// left fits the retention.
+/// left fits the retention. Reads sizes first and the events to fold in
+/// pages of [`FOLD_PAGE_BYTES`], so compacting a session whose stored
+/// events fill the byte budget (256 MiB by default) never holds them all.
 fn compact(
     journal: &dyn Journal,
     cfg: JournalConfig,
     session: &str,
 ) -> Result<(), super::JournalError> {
-    let history = journal.history(session)?;
+    let sizes = journal.event_sizes(session)?;
     // Keep the newest events that fit both budgets.
     let mut keep = Usage::default();
-    let mut cut = history.events.len();
-    for (i, e) in history.events.iter().enumerate().rev() {
-        let bytes = keep.bytes + e.json.len() as u64;
+    let mut cut = sizes.len();
+    for (i, &(_, len)) in sizes.iter().enumerate().rev() {
+        let bytes = keep.bytes + len;
         if keep.events + 1 > cfg.retain_events || bytes > cfg.retain_bytes {
             break;
         }
@@ -408,19 +410,43 @@ fn compact(
         return Ok(());
     }
     let mut view = SessionView::new();
-    if let Some((_, snap)) = &history.snapshot {
-        apply(&mut view, snap)?;
+    let mut after = 0;
+    if let Some((upto, snap)) = journal.snapshot(session)? {
+        apply(&mut view, &snap)?;
+        after = upto;
     }
-    for e in &history.events[..cut] {
-        apply(&mut view, &e.json)?;
+    let mut i = 0;
+    while i < cut {
+        let mut j = i + 1;
+        let mut bytes = sizes[i].1;
+        while j < cut && bytes + sizes[j].1 <= FOLD_PAGE_BYTES {
+            bytes += sizes[j].1;
+            j += 1;
+        }
+        let last = sizes[j - 1].0;
+        // Only this thread compacts, so the range is complete unless the
+        // session was purged meanwhile (then there is nothing to keep).
+        let events = journal.range(session, after, last + 1)?.ok_or_else(|| {
+            super::JournalError(format!(
+                "events {after}..={last} vanished during compaction"
+            ))
+        })?;
+        for e in &events {
+            apply(&mut view, &e.json)?;
+        }
+        after = last;
+        i = j;
     }
-    let upto = history.events[cut - 1].id;
+    let upto = sizes[cut - 1].0;
     view.last_event_id = upto;
     let snapshot = view.to_snapshot().to_json();
     journal.compact(session, upto, &snapshot)?;
     tracing::debug!(session, upto, kept = keep.events, "journal compacted");
     Ok(())
 }
+
+/// Bytes of stored events the compactor reads at a time.
+const FOLD_PAGE_BYTES: u64 = 4 << 20;
 
 fn apply(view: &mut SessionView, json: &str) -> Result<(), super::JournalError> {
     let frame = Frame::from_json(json)
@@ -565,6 +591,91 @@ mod tests {
             [Some(1), Some(2)]
         );
         assert_eq!(journal.stored.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_producer_waits_while_too_much_is_uncommitted() {
+        let (journal, handle, bus) = setup();
+        journal.hold(true);
+        let line = "x".repeat(1000);
+        for _ in 0..4 {
+            bus.publish(output(&line));
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let producer = {
+            let bus = bus.clone();
+            std::thread::spawn(move || {
+                bus.wait_for_room(2000);
+                tx.send(()).unwrap();
+            })
+        };
+        // About 4 KB waits for a journal that holds its commits: the
+        // producer stays blocked (it would answer at once if it were not).
+        let blocked = std::time::Duration::from_millis(200);
+        assert!(rx.recv_timeout(blocked).is_err(), "went on over the bound");
+        journal.hold(false);
+        handle.flush();
+        rx.recv_timeout(std::time::Duration::from_secs(30))
+            .expect("room once the frames are committed");
+        producer.join().unwrap();
+        // Under the bound it never waits.
+        bus.wait_for_room(2000);
+    }
+
+    #[test]
+    fn compaction_folds_page_by_page_into_the_same_snapshot() {
+        use super::super::SessionSpec;
+        use super::super::sqlite::SqliteJournal;
+        let dir = tempfile::tempdir().unwrap();
+        let j = SqliteJournal::open(dir.path(), false, false).unwrap();
+        let s: Arc<str> = "s_1".into();
+        let mut batch = vec![Write::Session(Box::new(SessionRecord {
+            id: "s_1".into(),
+            spec: SessionSpec {
+                kind: "terminal".into(),
+                cwd: "/tmp".into(),
+                ..SessionSpec::default()
+            },
+            state: "running".into(),
+            epoch: "e1".into(),
+            degraded: false,
+            created_at: 1,
+            updated_at: 1,
+        }))];
+        // 12 frames of 1 MiB: the ten to fold take three pages to read.
+        let frames: Vec<String> = (1..=12u64)
+            .map(|id| {
+                let mut f = output(&format!("{id:>8}{}", "y".repeat(1 << 20)));
+                f.id = Some(id);
+                f.to_json()
+            })
+            .collect();
+        batch.extend(frames.iter().enumerate().map(|(i, json)| Write::Event {
+            session: s.clone(),
+            event: StoredEvent {
+                id: i as u64 + 1,
+                kind: "terminal_output".into(),
+                json: json.as_str().into(),
+            },
+        }));
+        j.commit(&batch).unwrap();
+        let cfg = JournalConfig {
+            retain_events: 100,
+            retain_bytes: 3 << 20,
+            ..JournalConfig::default()
+        };
+        compact(j.as_ref(), cfg, "s_1").unwrap();
+        // The newest frames that fit 3 MiB stay; the rest is folded.
+        let kept: Vec<u64> = j.event_sizes("s_1").unwrap().iter().map(|e| e.0).collect();
+        assert_eq!(kept, [11, 12]);
+        let (upto, snap) = j.snapshot("s_1").unwrap().unwrap();
+        assert_eq!(upto, 10);
+        let mut expected = SessionView::new();
+        for json in &frames[..10] {
+            apply(&mut expected, json).unwrap();
+        }
+        expected.last_event_id = 10;
+        assert_eq!(snap, expected.to_snapshot().to_json());
     }
 
     #[test]
