@@ -215,6 +215,15 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// A row of `SELECT id, kind, frame FROM events`.
+fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        id: r.get::<_, i64>(0)? as u64,
+        kind: r.get(1)?,
+        json: r.get::<_, String>(2)?.into(),
+    })
+}
+
 impl Journal for SqliteJournal {
     fn commit(&self, batch: &[Write]) -> JResult<()> {
         let mut conn = lock(&self.writer);
@@ -332,13 +341,7 @@ impl Journal for SqliteJournal {
             "SELECT id, kind, frame FROM events WHERE session_id = ?1 AND id > ?2 ORDER BY id",
         )?;
         let events = stmt
-            .query_map(params![session, to_i64(after)], |r| {
-                Ok(StoredEvent {
-                    id: r.get::<_, i64>(0)? as u64,
-                    kind: r.get(1)?,
-                    json: r.get::<_, String>(2)?.into(),
-                })
-            })?
+            .query_map(params![session, to_i64(after)], stored_event)?
             .collect::<Result<Vec<_>, _>>()?;
         drop(stmt);
         tx.finish()?;
@@ -352,13 +355,10 @@ impl Journal for SqliteJournal {
              WHERE session_id = ?1 AND id > ?2 AND id < ?3 ORDER BY id",
         )?;
         let events = stmt
-            .query_map(params![session, to_i64(after), to_i64(before)], |r| {
-                Ok(StoredEvent {
-                    id: r.get::<_, i64>(0)? as u64,
-                    kind: r.get(1)?,
-                    json: r.get::<_, String>(2)?.into(),
-                })
-            })?
+            .query_map(
+                params![session, to_i64(after), to_i64(before)],
+                stored_event,
+            )?
             .collect::<Result<Vec<_>, _>>()?;
         // Gapless or nothing.
         let complete = events.len() as u64 == before.saturating_sub(after + 1)
@@ -440,7 +440,7 @@ impl Journal for SqliteJournal {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn event(id: u64) -> StoredEvent {
@@ -451,7 +451,8 @@ mod tests {
         }
     }
 
-    fn record(id: &str) -> SessionRecord {
+    /// A running agent session's record, for tests.
+    pub(in crate::journal) fn record(id: &str) -> SessionRecord {
         SessionRecord {
             id: id.into(),
             spec: SessionSpec {

@@ -624,24 +624,13 @@ mod tests {
 
     #[test]
     fn compaction_folds_page_by_page_into_the_same_snapshot() {
-        use super::super::SessionSpec;
         use super::super::sqlite::SqliteJournal;
         let dir = tempfile::tempdir().unwrap();
         let j = SqliteJournal::open(dir.path(), false, false).unwrap();
         let s: Arc<str> = "s_1".into();
-        let mut batch = vec![Write::Session(Box::new(SessionRecord {
-            id: "s_1".into(),
-            spec: SessionSpec {
-                kind: "terminal".into(),
-                cwd: "/tmp".into(),
-                ..SessionSpec::default()
-            },
-            state: "running".into(),
-            epoch: "e1".into(),
-            degraded: false,
-            created_at: 1,
-            updated_at: 1,
-        }))];
+        let mut batch = vec![Write::Session(Box::new(
+            super::super::sqlite::tests::record("s_1"),
+        ))];
         // 12 frames of 1 MiB: the ten to fold take three pages to read.
         let frames: Vec<String> = (1..=12u64)
             .map(|id| {

@@ -14,7 +14,9 @@ use crate::auth::Grant;
 use crate::config::PermissionPolicy;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientId, JsonBody};
-use crate::session::{AgentSessionOptions, Command, Session, SessionKind, TerminalSessionOptions};
+use crate::session::{
+    AgentSessionOptions, ClientEntry, Command, Session, SessionKind, TerminalSessionOptions,
+};
 
 /// `POST /session` body.
 #[derive(Debug, Deserialize)]
@@ -160,10 +162,15 @@ pub async fn create(
             creator_name: body.name,
         })
         .await?;
-    let mut out = summary(&session);
+    Ok(created(&session, creator))
+}
+
+/// `201` with the new session's summary and its creator's client id.
+fn created(session: &Session, creator: ClientEntry) -> (StatusCode, Json<Value>) {
+    let mut out = summary(session);
     out["clientId"] = creator.client_id.into();
     out["role"] = "control".into();
-    Ok((StatusCode::CREATED, Json(out)))
+    (StatusCode::CREATED, Json(out))
 }
 
 async fn create_terminal(
@@ -191,10 +198,7 @@ async fn create_terminal(
             creator_name: body.name,
         })
         .await?;
-    let mut out = summary(&session);
-    out["clientId"] = creator.client_id.into();
-    out["role"] = "control".into();
-    Ok((StatusCode::CREATED, Json(out)))
+    Ok(created(&session, creator))
 }
 
 /// Lists sessions.

@@ -627,19 +627,26 @@ impl Actor {
 }
 
 fn reply_ended(cmd: Command, id: &str) {
-    let err = || {
+    cmd.refuse(|| {
         ApiError::new(ErrorKind::SessionBusy, format!("session {id} has ended"))
             .hint("the session is readable but no longer accepts changes")
-    };
-    match cmd {
-        Command::Prompt { reply, .. } => drop(reply.send(Err(err()))),
-        Command::Cancel { reply, .. } => drop(reply.send(Err(err()))),
-        Command::Vote { reply, .. } => drop(reply.send(Err(err()))),
-        Command::SetModel { reply, .. } | Command::SetMode { reply, .. } => {
-            drop(reply.send(Err(err())))
-        }
-        Command::Close { reply, .. } | Command::Shutdown { reply } | Command::Suspend { reply } => {
-            drop(reply.send(Ok(())))
+    });
+}
+
+impl Command {
+    /// Answers without running it: a request gets `err()`; close, shutdown
+    /// and suspend succeed, as there is nothing left for them to do.
+    pub(crate) fn refuse(self, err: impl Fn() -> ApiError) {
+        match self {
+            Command::Prompt { reply, .. } => drop(reply.send(Err(err()))),
+            Command::Cancel { reply, .. } => drop(reply.send(Err(err()))),
+            Command::Vote { reply, .. } => drop(reply.send(Err(err()))),
+            Command::SetModel { reply, .. } | Command::SetMode { reply, .. } => {
+                drop(reply.send(Err(err())))
+            }
+            Command::Close { reply, .. }
+            | Command::Shutdown { reply }
+            | Command::Suspend { reply } => drop(reply.send(Ok(()))),
         }
     }
 }

@@ -488,23 +488,7 @@ impl Registry {
             creator_name,
         } = options;
         let agent = agent.as_deref();
-        let live = self
-            .sessions
-            .read()
-            .expect("sessions lock")
-            .values()
-            .filter(|s| s.status() == Status::Running)
-            .count();
-        if live >= self.config.limits.max_sessions {
-            return Err(ApiError::new(
-                ErrorKind::SessionBusy,
-                format!(
-                    "this daemon already runs {} sessions",
-                    self.config.limits.max_sessions
-                ),
-            )
-            .hint("close sessions you no longer need (DELETE /session/{id})"));
-        }
+        self.check_capacity()?;
         let agent_name = agent.unwrap_or(&self.config.default_agent).to_string();
         let spec = self.config.agents.get(&agent_name).ok_or_else(|| {
             ApiError::invalid(format!("no agent named {agent_name:?}")).hint(format!(

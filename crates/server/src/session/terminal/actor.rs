@@ -332,19 +332,9 @@ impl TermActor {
 }
 
 fn answer_not_agent(cmd: Command) {
-    let err =
-        || ApiError::invalid("this is a terminal session; that request needs an agent session");
-    match cmd {
-        Command::Prompt { reply, .. } => drop(reply.send(Err(err()))),
-        Command::Cancel { reply, .. } => drop(reply.send(Err(err()))),
-        Command::Vote { reply, .. } => drop(reply.send(Err(err()))),
-        Command::SetModel { reply, .. } | Command::SetMode { reply, .. } => {
-            drop(reply.send(Err(err())))
-        }
-        Command::Close { reply, .. } | Command::Shutdown { reply } | Command::Suspend { reply } => {
-            drop(reply.send(Ok(())))
-        }
-    }
+    cmd.refuse(|| {
+        ApiError::invalid("this is a terminal session; that request needs an agent session")
+    });
 }
 
 fn answer_closed(cmd: Command) {
