@@ -21,53 +21,39 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 
 pub struct TestServer {
     pub running: Running,
-    pub http: reqwest::Client,
+    /// Requests to it (`srv.post(…)`, `srv.http`, … through `Deref`).
+    pub api: Api,
     pub dir: tempfile::TempDir,
     pub workspace: tempfile::TempDir,
 }
 
-pub fn demo_agent() -> AgentSpec {
-    AgentSpec {
-        program: env!("CARGO_BIN_EXE_switchyard").into(),
-        args: vec!["demo-agent".into()],
+impl std::ops::Deref for TestServer {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
     }
 }
 
-pub async fn spawn_test_server_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let workspace = tempfile::tempdir().unwrap();
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let mut config = Config::new(addr, dir.path().to_path_buf());
-    config.agents.insert("demo".into(), demo_agent());
-    // Agents may write in the test workspace (the default trusted root is
-    // the daemon's working directory, which a temp dir is not under).
-    config.trusted_roots = vec![workspace.path().to_path_buf()];
-    tweak(&mut config);
-    let running = app::start(config).await.unwrap();
-    TestServer {
-        running,
-        http: reqwest::Client::new(),
-        dir,
-        workspace,
+/// HTTP to one daemon, with its token: what the in-process server and the
+/// daemon process share.
+pub struct Api {
+    pub http: reqwest::Client,
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    pub token: String,
+}
+
+impl Api {
+    pub fn new(base: String, token: String) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base,
+            token,
+        }
     }
-}
 
-pub async fn spawn_test_server() -> TestServer {
-    spawn_test_server_with(|_| {}).await
-}
-
-impl TestServer {
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.running.url())
-    }
-
-    fn req(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        client: Option<&str>,
-    ) -> reqwest::RequestBuilder {
-        self.req_as(&self.running.token, method, path, client)
+        format!("{}{path}", self.base)
     }
 
     fn req_as(
@@ -91,8 +77,7 @@ impl TestServer {
         client: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let token = self.running.token.clone();
-        self.send_as(&token, method, path, client, body).await
+        self.send_as(&self.token, method, path, client, body).await
     }
 
     /// Like [`send`](Self::send), with another token than the daemon's
@@ -125,6 +110,47 @@ impl TestServer {
         self.send(reqwest::Method::GET, path, client, None).await
     }
 
+    pub async fn prompt(&self, session: &str, client: &str, text: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/session/{session}/prompt"),
+            Some(client),
+            json!({ "prompt": [{ "type": "text", "text": text }] }),
+        )
+        .await
+    }
+}
+
+pub fn demo_agent() -> AgentSpec {
+    AgentSpec {
+        program: env!("CARGO_BIN_EXE_switchyard").into(),
+        args: vec!["demo-agent".into()],
+    }
+}
+
+pub async fn spawn_test_server_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut config = Config::new(addr, dir.path().to_path_buf());
+    config.agents.insert("demo".into(), demo_agent());
+    // Agents may write in the test workspace (the default trusted root is
+    // the daemon's working directory, which a temp dir is not under).
+    config.trusted_roots = vec![workspace.path().to_path_buf()];
+    tweak(&mut config);
+    let running = app::start(config).await.unwrap();
+    TestServer {
+        api: Api::new(running.url(), running.token.clone()),
+        running,
+        dir,
+        workspace,
+    }
+}
+
+pub async fn spawn_test_server() -> TestServer {
+    spawn_test_server_with(|_| {}).await
+}
+
+impl TestServer {
     /// `DELETE /session/{id}` as `client`.
     pub async fn close(&self, session: &str, client: &str) -> (StatusCode, Value) {
         self.send(
@@ -182,15 +208,6 @@ impl TestServer {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["clientId"].as_str().unwrap().to_string()
-    }
-
-    pub async fn prompt(&self, session: &str, client: &str, text: &str) -> (StatusCode, Value) {
-        self.post(
-            &format!("/session/{session}/prompt"),
-            Some(client),
-            json!({ "prompt": [{ "type": "text", "text": text }] }),
-        )
-        .await
     }
 
     pub async fn events(
@@ -420,9 +437,16 @@ pub fn agent_text(v: &SessionView) -> String {
 pub struct DaemonProc {
     child: Option<tokio::process::Child>,
     pub addr: SocketAddr,
-    pub token: String,
-    pub http: reqwest::Client,
+    /// Requests to it (`d.post(…)`, `d.token`, … through `Deref`).
+    pub api: Api,
     pub log: std::path::PathBuf,
+}
+
+impl std::ops::Deref for DaemonProc {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// How to start a [`DaemonProc`].
@@ -522,8 +546,7 @@ impl DaemonOpts {
         DaemonProc {
             child: Some(child),
             addr,
-            token: self.token.clone(),
-            http: reqwest::Client::new(),
+            api: Api::new(format!("http://{addr}"), self.token.clone()),
             log,
         }
     }
@@ -542,10 +565,6 @@ impl DaemonOpts {
 }
 
 impl DaemonProc {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
     pub fn pid(&self) -> u32 {
         self.child.as_ref().and_then(|c| c.id()).unwrap()
     }
@@ -573,41 +592,6 @@ impl DaemonProc {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    pub async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        client: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut r = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(&self.token);
-        if let Some(c) = client {
-            r = r.header("x-client-id", c);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    pub async fn post(&self, path: &str, client: Option<&str>, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::POST, path, client, Some(body))
-            .await
-    }
-
-    pub async fn get(&self, path: &str, client: Option<&str>) -> (StatusCode, Value) {
-        self.send(reqwest::Method::GET, path, client, None).await
-    }
-
     /// Creates a session of `agent` in `cwd`: (sessionId, clientId).
     pub async fn create_session(&self, agent: &str, cwd: &std::path::Path) -> (String, String) {
         let (status, body) = self
@@ -618,15 +602,6 @@ impl DaemonProc {
             body["sessionId"].as_str().unwrap().to_string(),
             body["clientId"].as_str().unwrap().to_string(),
         )
-    }
-
-    pub async fn prompt(&self, session: &str, client: &str, text: &str) -> (StatusCode, Value) {
-        self.post(
-            &format!("/session/{session}/prompt"),
-            Some(client),
-            json!({ "prompt": [{ "type": "text", "text": text }] }),
-        )
-        .await
     }
 
     /// Opens an event stream, with `Last-Event-ID` and epoch if given.
