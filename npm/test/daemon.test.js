@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, SwitchyardError } from '../node.js';
 import { until } from './helpers.js';
+import { freshSnapshotView } from './e2e/daemon.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const bin = [
@@ -120,18 +121,12 @@ test('real daemon: echo, observers, permissions, errors, close', { skip: !bin &&
 
     // Every client converges on the daemon's view: a fresh attach's
     // snapshot equals what both connections reduced.
-    let snapshotView;
-    const probe = new Connection({
+    const snapshotView = await freshSnapshotView({
       baseUrl: daemon.url,
       token: 'tok',
       sessionId: id,
       clientId: created.clientId,
-      onFrame: (f) => f.type === 'session_snapshot' && (snapshotView = f.data.view),
     });
-    conns.push(probe);
-    probe.start();
-    await until(() => snapshotView !== undefined, 10000, 'snapshot');
-    probe.close();
     await until(() => watch.view.lastEventId === conn.view.lastEventId, 5000, 'observer caught up');
     assert.equal(watch.view.stateJson(), conn.view.stateJson());
     const mine = JSON.parse(conn.view.stateJson());

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '../node.js';
+import { Client } from '../node.js';
 import { until } from './helpers.js';
-import { TOKEN, skipWithoutDaemon, startDaemon } from './e2e/daemon.js';
+import { TOKEN, freshSnapshotView, skipWithoutDaemon, startDaemon } from './e2e/daemon.js';
 
 test('a Connection survives kill -9 and a restart of the daemon', { skip: skipWithoutDaemon() }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-restart-'));
@@ -44,18 +44,12 @@ test('a Connection survives kill -9 and a restart of the daemon', { skip: skipWi
     await until(() => state().transcript.some((e) => e.text && e.text.includes('back again')) && !state().turn.running, 20000, 'echo');
     const summary = await client.getSession(id);
     await until(() => conn.view.lastEventId >= summary.lastEventId, 10000, 'caught up');
-    let snapshotView;
-    const probe = new Connection({
+    const snapshotView = await freshSnapshotView({
       baseUrl: daemon.url,
       token: TOKEN,
       sessionId: id,
       clientId: created.clientId,
-      onFrame: (f) => f.type === 'session_snapshot' && (snapshotView = f.data.view),
     });
-    conns.push(probe);
-    probe.start();
-    await until(() => snapshotView !== undefined, 10000, 'snapshot');
-    probe.close();
     const mine = state();
     assert.equal(snapshotView.lastEventId, mine.lastEventId, 'nothing published in between');
     assert.deepEqual({ ...mine, stream: undefined, counters: undefined }, { ...snapshotView, stream: undefined, counters: undefined });

@@ -5,6 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Connection } from '../../node.js';
+import { until } from '../helpers.js';
 
 export const TOKEN = 'tok';
 
@@ -111,4 +113,23 @@ export async function startDaemon(options = {}) {
     await stop();
     throw e;
   }
+}
+
+/**
+ * The view a fresh attach gets: the `session_snapshot` a new Connection
+ * receives first (`options`: baseUrl, token, sessionId, clientId).
+ */
+export async function freshSnapshotView(options) {
+  let view;
+  const probe = new Connection({
+    ...options,
+    onFrame: (f) => f.type === 'session_snapshot' && view === undefined && (view = f.data.view),
+  });
+  probe.start();
+  try {
+    await until(() => view !== undefined, 10000, 'snapshot');
+  } finally {
+    probe.close();
+  }
+  return view;
 }
