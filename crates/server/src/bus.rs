@@ -157,13 +157,27 @@ struct Inner {
 /// Durable storage for one session's frames (the journal), as the bus sees
 /// it.
 pub trait EventLog: Send + Sync {
-    /// Queues a frame for storage. Must not block on the disk: the log calls
-    /// [`CommitAck::committed`] (or [`CommitAck::failed`]) once it is stored,
-    /// for frames in the order they were appended.
-    fn append(&self, frame: &Arc<Outgoing>, ack: CommitAck);
+    /// Hands a frame over for storage, under the bus lock (so frames arrive
+    /// in id order). The log either stores it at once — only when that is
+    /// a short write with nothing else waiting — and says so, or queues it
+    /// and calls [`CommitAck::committed`] (or [`CommitAck::failed`]) once it
+    /// is stored, for frames in the order they were appended. It never
+    /// waits for other writes.
+    fn append(&self, frame: &Arc<Outgoing>, ack: CommitAck) -> Appended;
     /// The stored frames with `after < id < before`, or `None` when some of
     /// them are no longer stored.
     fn read(&self, after: u64, before: u64) -> Option<Vec<Arc<Outgoing>>>;
+}
+
+/// What [`EventLog::append`] did with a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Queued: the log acknowledges it later.
+    Queued,
+    /// Stored already (with everything appended before it).
+    Committed,
+    /// Storing it failed: the session is degraded.
+    Failed(String),
 }
 
 /// How an [`EventLog`] tells the bus that frames are stored.
@@ -329,13 +343,24 @@ impl Bus {
         match &self.inner.log {
             Some(log) if st.degraded.is_none() => {
                 // Handed over under the lock, so the log sees ids in order.
-                log.append(&out, CommitAck(Arc::downgrade(&self.inner)));
+                let appended = log.append(&out, CommitAck(Arc::downgrade(&self.inner)));
                 st.pending_bytes += out.bytes();
                 st.pending.push_back(Pending {
                     out,
                     frame,
                     decoded,
                 });
+                match appended {
+                    Appended::Queued => {}
+                    // Stored while we held the lock: deliver it (and any
+                    // earlier frame whose acknowledgement is still on its
+                    // way) without another hop.
+                    Appended::Committed => self.deliver_committed(st, id),
+                    Appended::Failed(error) => {
+                        drop(st);
+                        self.on_failed(&error);
+                    }
+                }
             }
             _ => {
                 let report = self.deliver(&mut st, out, &frame, decoded, now);
@@ -404,23 +429,26 @@ impl Bus {
 
     /// The log stored everything up to `upto`: deliver it, in order.
     fn on_committed(&self, upto: u64) {
+        self.deliver_committed(self.inner.lock(), upto);
+    }
+
+    /// [`Bus::on_committed`] with the lock already taken; releases it.
+    fn deliver_committed(&self, mut st: MutexGuard<'_, State>, upto: u64) {
         let mut reports = Vec::new();
-        {
-            let mut st = self.inner.lock();
-            let now = now_ms();
-            while st.pending.front().is_some_and(|p| p.out.id <= Some(upto)) {
-                let Some(p) = st.pending.pop_front() else {
-                    break;
-                };
-                st.pending_bytes -= p.out.bytes();
-                let id = p.out.id.unwrap_or(0);
-                let report = self.deliver(&mut st, p.out, &p.frame, p.decoded, now);
-                reports.push((id, report));
-            }
-            if st.closing && st.pending.is_empty() {
-                close_now(&mut st);
-            }
+        let now = now_ms();
+        while st.pending.front().is_some_and(|p| p.out.id <= Some(upto)) {
+            let Some(p) = st.pending.pop_front() else {
+                break;
+            };
+            st.pending_bytes -= p.out.bytes();
+            let id = p.out.id.unwrap_or(0);
+            let report = self.deliver(&mut st, p.out, &p.frame, p.decoded, now);
+            reports.push((id, report));
         }
+        if st.closing && st.pending.is_empty() {
+            close_now(&mut st);
+        }
+        drop(st);
         self.inner.delivered.notify_waiters();
         self.inner.room.notify_all();
         for (id, report) in reports {

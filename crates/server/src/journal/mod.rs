@@ -6,9 +6,11 @@
 //! any id the journal still holds, and sessions come back.
 //!
 //! The storage is behind the [`Journal`] trait — one SQLite implementation
-//! today ([`sqlite`]), a distributed log later — and every write goes
-//! through one writer thread ([`writer`]) that commits whatever has
-//! accumulated in one transaction (group commit). The bus sees the journal
+//! today ([`sqlite`]), a distributed log later — and writes are committed
+//! by one committer at a time ([`writer`]): a publisher's own thread for a
+//! lone frame on a quiet journal, otherwise the writer thread, which
+//! commits whatever has accumulated in one transaction (group commit). The
+//! bus sees the journal
 //! only as a [`crate::bus::EventLog`]: it hands frames over and fans them
 //! out once the writer says they are committed.
 

@@ -73,6 +73,12 @@ impl Drop for SqliteJournal {
     }
 }
 
+/// WAL pages after which a commit restarts the log itself (see `open`).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
+/// Bytes the WAL file is cut back to when the log restarts.
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
+
 /// How often the checkpointer copies the WAL back into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
@@ -173,6 +179,22 @@ impl SqliteJournal {
                 "synchronous",
                 if full_sync { "FULL" } else { "NORMAL" },
             )
+            .map_err(|e| refuse(format!("cannot be configured: {e}")))?;
+        // The checkpointer thread copies the WAL back every
+        // CHECKPOINT_EVERY, but under steady writes it never catches up with
+        // the last few frames, so only the writer's own auto-checkpoint
+        // restarts the log — inside a commit, with two fsyncs, a stall of
+        // milliseconds for every frame waiting behind it. At SQLite's
+        // default of 1,000 pages that happened twice a second at 2,000
+        // events/s; 10,000 pages (about 40 MiB of log) makes it rare, and
+        // the checkpointer has already done the copying by then.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+            .map_err(|e| refuse(format!("cannot be configured: {e}")))?;
+        // After a burst grew it, the log shrinks back to this at its
+        // next restart.
+        writer
+            .pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
             .map_err(|e| refuse(format!("cannot be configured: {e}")))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = writer.unchecked_transaction()?;

@@ -1,31 +1,49 @@
-//! The single writer: one thread that owns every write to the journal.
+//! Committing: one committer at a time, usually the writer thread.
 //!
-//! Publishers never touch the disk. They hand their frame to this thread
-//! through a channel (under the bus lock, so ids arrive in order) and move
-//! on; the thread takes whatever has accumulated — one frame when the
-//! daemon is quiet, hundreds under a flood — commits it in one transaction
-//! and then tells each bus how far it is stored, which is when the frames
-//! reach subscribers. Committing as soon as anything is waiting (rather
-//! than on a timer) keeps latency at one commit when idle, and batching
-//! whatever arrived during that commit keeps throughput up under load.
+//! A published frame reaches the journal under its bus lock, so ids arrive
+//! in order. What happens next depends on how busy the journal is:
 //!
-//! After a commit it enforces retention: a session with more stored events
-//! (or bytes) than allowed is handed to the compactor thread, which folds
-//! its oldest events into a stored snapshot — the core reducer's view at
-//! that point — and deletes them.
+//! - **Quiet** (nothing committing, nothing queued, no commit in the last
+//!   200 µs): the publisher commits the frame itself, one short
+//!   transaction (a WAL append), and delivers it at once. Handing a lone
+//!   frame to a thread and back costs two wake-ups and their context
+//!   switches — more than the write — and on a loaded machine those
+//!   hand-overs, not the disk, are what shows at p99.
+//! - **Busy** (a burst, another session committing, `--journal-sync
+//!   full`): the frame goes through a channel to the writer thread, which
+//!   takes whatever has accumulated — hundreds of frames under a flood —
+//!   commits it in one transaction (group commit) and tells each bus how
+//!   far it is stored, which is when the frames reach subscribers.
+//!
+//! Both paths hold the one `Committer` for the whole commit, and a
+//! publisher commits only when nothing is queued, so no frame is stored or
+//! delivered before one published earlier.
+//!
+//! After a commit the committer enforces retention: a session with more
+//! stored events (or bytes) than allowed is handed to the compactor thread,
+//! which folds its oldest events into a stored snapshot — the core
+//! reducer's view at that point — and deletes them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use switchyard_core::{Frame, SessionView, reduce};
 
-use super::{Journal, JournalConfig, StoredEvent, Write};
-use crate::bus::{CommitAck, EventLog, Outgoing};
+use super::{Journal, JournalConfig, JournalError, StoredEvent, Write};
+use crate::bus::{Appended, CommitAck, EventLog, Outgoing};
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 8192;
+
+/// A frame published this soon after the previous commit ended is taken to
+/// be part of a burst and goes to the writer thread, which stores a burst
+/// in a few large transactions; a frame after a quiet spell is committed by
+/// its publisher (see [`SessionLog::append`]).
+const BURST_GAP: Duration = Duration::from_micros(200);
 
 enum Msg {
     Write(Write, Option<CommitAck>),
@@ -57,12 +75,70 @@ pub struct JournalStatus {
 pub struct JournalHandle {
     journal: Arc<dyn Journal>,
     tx: Sender<Msg>,
+    shared: Arc<Shared>,
+}
+
+/// What the writer thread and publishers committing their own frame share.
+struct Shared {
+    /// Held for the whole of a commit, by whoever commits: the writer
+    /// thread, or a publisher storing its frame itself.
+    committer: Mutex<Committer>,
+    /// Messages sent to the writer thread and not yet taken into a commit.
+    /// Only the writer decrements it, and only while holding `committer`,
+    /// so a publisher that holds `committer` and reads 0 knows that nothing
+    /// sent before its frame is still unstored.
+    queued: AtomicUsize,
+    /// Whether publishers may commit their own frame, and how long after
+    /// the last commit ([`BURST_GAP`]). Never with `--journal-sync full`:
+    /// an fsync per commit is no short write.
+    inline: Option<Duration>,
+    /// When the last commit ended, in µs since `started`.
+    last_commit_us: AtomicU64,
+    started: Instant,
     status: Arc<Mutex<JournalStatus>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Committer> {
+        self.committer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn since_start_us(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn commit_ended(&self) {
+        self.last_commit_us
+            .store(self.since_start_us(), Ordering::Relaxed);
+    }
+
+    /// Sends to the writer thread, counting the message as queued.
+    fn send(&self, tx: &Sender<Msg>, msg: Msg) -> Result<(), Msg> {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        tx.send(msg).map_err(|e| {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            e.0
+        })
+    }
 }
 
 impl JournalHandle {
     /// Starts the writer thread for `journal`.
     pub fn start(journal: Arc<dyn Journal>, config: JournalConfig, path: String) -> JournalHandle {
+        let inline = (!config.full_sync).then_some(BURST_GAP);
+        JournalHandle::start_with(journal, config, path, inline)
+    }
+
+    /// [`JournalHandle::start`], choosing whether publishers may commit
+    /// their own frames, and after how quiet a spell.
+    fn start_with(
+        journal: Arc<dyn Journal>,
+        config: JournalConfig,
+        path: String,
+        inline: Option<Duration>,
+    ) -> JournalHandle {
         let (tx, rx) = channel();
         let status = Arc::new(Mutex::new(JournalStatus {
             status: "ok",
@@ -100,13 +176,23 @@ impl JournalHandle {
             });
             tx
         });
+        let shared = Arc::new(Shared {
+            committer: Mutex::new(Committer {
+                journal: journal.clone(),
+                config,
+                status: status.clone(),
+                usage,
+                compactor: start_compactor(journal.clone(), config, status.clone()),
+            }),
+            queued: AtomicUsize::new(0),
+            inline,
+            last_commit_us: AtomicU64::new(0),
+            started: Instant::now(),
+            status,
+        });
         let writer = Writer {
-            journal: journal.clone(),
-            config,
-            status: status.clone(),
-            usage,
+            shared: shared.clone(),
             acks,
-            compactor: start_compactor(journal.clone(), config, status.clone()),
         };
         std::thread::Builder::new()
             .name("journal-writer".into())
@@ -115,7 +201,7 @@ impl JournalHandle {
         JournalHandle {
             journal,
             tx,
-            status,
+            shared,
         }
     }
 
@@ -126,13 +212,13 @@ impl JournalHandle {
 
     /// Queues a write (committed with the next batch).
     pub fn write(&self, w: Write) {
-        let _ = self.tx.send(Msg::Write(w, None));
+        let _ = self.shared.send(&self.tx, Msg::Write(w, None));
     }
 
     /// Waits until everything queued so far is committed (or failed).
     pub fn flush(&self) {
         let (tx, rx) = channel();
-        if self.tx.send(Msg::Flush(tx)).is_ok() {
+        if self.shared.send(&self.tx, Msg::Flush(tx)).is_ok() {
             let _ = rx.recv();
         }
     }
@@ -145,7 +231,8 @@ impl JournalHandle {
 
     /// The journal's health.
     pub fn status(&self) -> JournalStatus {
-        self.status
+        self.shared
+            .status
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -158,6 +245,38 @@ impl JournalHandle {
             handle: self.clone(),
         })
     }
+
+    /// Commits `w` on the caller's thread if that is cheap and keeps the
+    /// order: the journal is not already committing, nothing is waiting
+    /// for the writer, no commit has failed, and the last commit ended more
+    /// than [`BURST_GAP`] ago (a burst is better batched by the writer).
+    /// Hands the write back when it should be queued instead.
+    fn commit_now(&self, w: Write) -> Result<Result<(), JournalError>, Write> {
+        let shared = &*self.shared;
+        let Some(gap) = shared.inline else {
+            return Err(w);
+        };
+        let quiet = shared
+            .since_start_us()
+            .saturating_sub(shared.last_commit_us.load(Ordering::Relaxed));
+        if u128::from(quiet) < gap.as_micros() {
+            return Err(w);
+        }
+        let Ok(mut committer) = shared.committer.try_lock() else {
+            return Err(w);
+        };
+        if shared.queued.load(Ordering::SeqCst) != 0 || committer.degraded() {
+            return Err(w);
+        }
+        let session = match &w {
+            Write::Event { session, .. } => session.clone(),
+            _ => return Err(w),
+        };
+        let mut batch = vec![w];
+        let result = committer.commit(&mut batch, std::iter::once(session));
+        shared.commit_ended();
+        Ok(result)
+    }
 }
 
 /// One session's frames in the journal: what its bus writes to and resumes
@@ -168,22 +287,34 @@ pub struct SessionLog {
 }
 
 impl EventLog for SessionLog {
-    fn append(&self, frame: &Arc<Outgoing>, ack: CommitAck) {
-        let event = StoredEvent {
-            id: frame.id.unwrap_or(0),
-            kind: frame.kind.clone(),
-            json: frame.json.clone(),
-        };
+    /// A frame that arrives while the journal is idle is committed right
+    /// here, on the publisher's thread: one short transaction (a WAL
+    /// append, tens of µs) instead of two thread hand-overs — to the writer
+    /// and back to a runtime task — whose wake-ups and context switches cost
+    /// more than the write and, on a loaded machine, show at p99. Anything
+    /// else is queued for the writer thread, which batches it.
+    fn append(&self, frame: &Arc<Outgoing>, ack: CommitAck) -> Appended {
         let w = Write::Event {
             session: self.session.clone(),
-            event,
+            event: StoredEvent {
+                id: frame.id.unwrap_or(0),
+                kind: frame.kind.clone(),
+                json: frame.json.clone(),
+            },
         };
-        if let Err(e) = self.handle.tx.send(Msg::Write(w, Some(ack.clone()))) {
+        let w = match self.handle.commit_now(w) {
+            Ok(Ok(())) => return Appended::Committed,
+            Ok(Err(e)) => return Appended::Failed(e.0),
+            Err(w) => w,
+        };
+        match self
+            .handle
+            .shared
+            .send(&self.handle.tx, Msg::Write(w, Some(ack)))
+        {
+            Ok(()) => Appended::Queued,
             // The writer is gone (it only stops when the daemon does).
-            ack.failed(
-                frame.id.unwrap_or(0),
-                &format!("journal writer stopped: {e}"),
-            );
+            Err(_) => Appended::Failed("journal writer stopped".into()),
         }
     }
 
@@ -215,26 +346,27 @@ struct Usage {
     bytes: u64,
 }
 
+/// The writer thread: takes whatever accumulated, commits it in one
+/// transaction, acknowledges it.
 struct Writer {
-    journal: Arc<dyn Journal>,
-    config: JournalConfig,
-    status: Arc<Mutex<JournalStatus>>,
-    usage: HashMap<Arc<str>, Usage>,
+    shared: Arc<Shared>,
     /// Where commit acks are delivered (a runtime task), if not here.
     acks: Option<tokio::sync::mpsc::UnboundedSender<Vec<(u64, CommitAck)>>>,
-    /// Sessions to compact.
-    compactor: Sender<Arc<str>>,
 }
 
 impl Writer {
-    fn run(mut self, rx: Receiver<Msg>) {
+    fn run(self, rx: Receiver<Msg>) {
         let mut batch: Vec<Write> = Vec::new();
         let mut acks: Vec<(Arc<str>, u64, CommitAck)> = Vec::new();
         let mut flushes: Vec<Sender<()>> = Vec::new();
         // Blocks only when there is nothing to do.
         while let Ok(first) = rx.recv() {
+            // Messages are counted off only under the committer lock: see
+            // `Shared::queued`.
+            let mut committer = self.shared.lock();
             let mut next = Some(first);
             while let Some(msg) = next.take() {
+                self.shared.queued.fetch_sub(1, Ordering::SeqCst);
                 match msg {
                     Msg::Write(w, ack) => {
                         if let (Write::Event { session, event }, Some(ack)) = (&w, ack) {
@@ -254,24 +386,80 @@ impl Writer {
                     next = rx.try_recv().ok();
                 }
             }
-            self.commit(&mut batch, &mut acks);
+            // The last ack per session is the one that counts.
+            let mut last: HashMap<Arc<str>, (u64, CommitAck)> = HashMap::new();
+            for (s, id, ack) in acks.drain(..) {
+                last.insert(s, (id, ack));
+            }
+            let result = committer.commit(&mut batch, last.keys().cloned());
+            self.shared.commit_ended();
+            drop(committer);
+            match result {
+                Ok(()) => self.acknowledge(last.into_values().collect()),
+                Err(e) => {
+                    for (id, ack) in last.into_values() {
+                        ack.failed(id, &e.0);
+                    }
+                }
+            }
             for done in flushes.drain(..) {
                 let _ = done.send(());
             }
         }
     }
 
-    fn commit(&mut self, batch: &mut Vec<Write>, acks: &mut Vec<(Arc<str>, u64, CommitAck)>) {
+    fn acknowledge(&self, batch: Vec<(u64, CommitAck)>) {
+        match &self.acks {
+            Some(tx) => {
+                if let Err(unsent) = tx.send(batch) {
+                    // The runtime is gone (shutdown): ack here.
+                    for (id, ack) in unsent.0 {
+                        ack.committed(id);
+                    }
+                }
+            }
+            None => {
+                for (id, ack) in batch {
+                    ack.committed(id);
+                }
+            }
+        }
+    }
+}
+
+/// The one place writes are stored, by whoever holds it (see
+/// [`Shared::committer`]), and the bookkeeping that goes with a commit.
+struct Committer {
+    journal: Arc<dyn Journal>,
+    config: JournalConfig,
+    status: Arc<Mutex<JournalStatus>>,
+    usage: HashMap<Arc<str>, Usage>,
+    /// Sessions to compact.
+    compactor: Sender<Arc<str>>,
+}
+
+impl Committer {
+    fn degraded(&self) -> bool {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .status
+            != "ok"
+    }
+
+    /// Commits `batch` (and clears it). On failure the journal is marked
+    /// degraded and so, as far as the disk still allows, are `sessions`
+    /// (those with events in the batch).
+    fn commit(
+        &mut self,
+        batch: &mut Vec<Write>,
+        sessions: impl Iterator<Item = Arc<str>>,
+    ) -> Result<(), JournalError> {
         if batch.is_empty() {
-            return;
+            return Ok(());
         }
         let result = self.journal.commit(batch);
-        // The last ack per session is the one that counts.
-        let mut last: HashMap<Arc<str>, (u64, CommitAck)> = HashMap::new();
-        for (s, id, ack) in acks.drain(..) {
-            last.insert(s, (id, ack));
-        }
-        match result {
+        match &result {
             Ok(()) => {
                 let mut events = 0u64;
                 for w in batch.iter() {
@@ -293,22 +481,6 @@ impl Writer {
                     st.commits += 1;
                     st.events += events;
                 }
-                let batch: Vec<(u64, CommitAck)> = last.into_values().collect();
-                match &self.acks {
-                    Some(tx) => {
-                        if let Err(unsent) = tx.send(batch) {
-                            // The runtime is gone (shutdown): ack here.
-                            for (id, ack) in unsent.0 {
-                                ack.committed(id);
-                            }
-                        }
-                    }
-                    None => {
-                        for (id, ack) in batch {
-                            ack.committed(id);
-                        }
-                    }
-                }
                 self.retain();
             }
             Err(e) => {
@@ -319,21 +491,22 @@ impl Writer {
                     st.failed_commits += 1;
                     st.last_error = Some(e.0.clone());
                 }
-                let mut marks = Vec::new();
-                for (session, (id, ack)) in last {
-                    ack.failed(id, &e.0);
-                    marks.push(Write::Degraded {
-                        session: session.to_string(),
-                    });
-                }
+                let marks: Vec<Write> = sessions
+                    .map(|s| Write::Degraded {
+                        session: s.to_string(),
+                    })
+                    .collect();
                 // Best effort: with the disk full this fails too, and the
                 // restore then cannot know (see docs/operations.md).
-                if let Err(e) = self.journal.commit(&marks) {
+                if !marks.is_empty()
+                    && let Err(e) = self.journal.commit(&marks)
+                {
                     tracing::warn!("could not flag the degraded sessions: {e}");
                 }
             }
         }
         batch.clear();
+        result
     }
 
     /// Hands every session over its retention to the compactor, and counts
@@ -457,8 +630,8 @@ fn apply(view: &mut SessionView, json: &str) -> Result<(), super::JournalError> 
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Condvar, Mutex};
+    use std::sync::Condvar;
+    use std::sync::atomic::AtomicBool;
     use std::task::{Context, Poll, Waker};
 
     use serde_json::json;
@@ -474,6 +647,11 @@ mod tests {
         held: Mutex<bool>,
         gate: Condvar,
         stored: Mutex<Vec<StoredEvent>>,
+        /// `(session, id, committed on the writer thread)`, in commit order.
+        log: Mutex<Vec<(String, u64, bool)>>,
+        /// Every this many commits, one takes a while (to make bursts).
+        slow_every: AtomicUsize,
+        commits: AtomicUsize,
     }
 
     impl TestJournal {
@@ -492,9 +670,20 @@ mod tests {
             if self.fail.load(Ordering::SeqCst) {
                 return Err(JournalError("disk I/O error (injected)".into()));
             }
+            drop(held);
+            let n = self.commits.fetch_add(1, Ordering::SeqCst);
+            let every = self.slow_every.load(Ordering::SeqCst);
+            if every > 0 && n.is_multiple_of(every) {
+                std::thread::sleep(Duration::from_micros(300));
+            }
+            let on_writer = std::thread::current().name() == Some("journal-writer");
             for w in batch {
-                if let Write::Event { event, .. } = w {
+                if let Write::Event { session, event } = w {
                     self.stored.lock().unwrap().push(event.clone());
+                    self.log
+                        .lock()
+                        .unwrap()
+                        .push((session.to_string(), event.id, on_writer));
                 }
             }
             Ok(())
@@ -551,10 +740,28 @@ mod tests {
         }
     }
 
+    /// A journal whose every event goes through the writer thread (so a
+    /// test can hold commits back without holding up the publisher).
     fn setup() -> (Arc<TestJournal>, JournalHandle, Bus) {
+        setup_with(None)
+    }
+
+    /// A journal where publishers commit their own frame once the journal
+    /// has been quiet for `inline`.
+    fn setup_with(inline: Option<Duration>) -> (Arc<TestJournal>, JournalHandle, Bus) {
         let journal = Arc::new(TestJournal::default());
-        let handle = JournalHandle::start(journal.clone(), JournalConfig::default(), "test".into());
-        let bus = Bus::durable(
+        let handle = JournalHandle::start_with(
+            journal.clone(),
+            JournalConfig::default(),
+            "test".into(),
+            inline,
+        );
+        let bus = durable_bus(&handle, "s");
+        (journal, handle, bus)
+    }
+
+    fn durable_bus(handle: &JournalHandle, session: &str) -> Bus {
+        Bus::durable(
             BusConfig {
                 ring_frames: 4,
                 ..BusConfig::default()
@@ -562,9 +769,8 @@ mod tests {
             SessionView::new(),
             0,
             "e".into(),
-            handle.session_log("s"),
-        );
-        (journal, handle, bus)
+            handle.session_log(session),
+        )
     }
 
     use std::future::Future;
@@ -691,7 +897,14 @@ mod tests {
 
     #[test]
     fn a_failing_write_degrades_the_session_without_losing_frames() {
-        let (journal, handle, bus) = setup();
+        // Failing on the writer thread, and on the publisher's.
+        for inline in [None, Some(Duration::ZERO)] {
+            a_failing_write_degrades(inline);
+        }
+    }
+
+    fn a_failing_write_degrades(inline: Option<Duration>) {
+        let (journal, handle, bus) = setup_with(inline);
         let mut sub = bus.subscribe(Some(0)).unwrap();
         bus.publish(output("stored"));
         handle.flush();
@@ -717,6 +930,110 @@ mod tests {
         let status = handle.status();
         assert_eq!(status.status, "degraded");
         assert_eq!(status.failed_commits, 1);
+    }
+
+    #[test]
+    fn a_publisher_commits_its_own_frame_when_the_journal_is_idle() {
+        let (journal, handle, bus) = setup_with(Some(Duration::ZERO));
+        let mut sub = bus.subscribe(Some(0)).unwrap();
+        assert_eq!(drain(&mut sub)[0].kind, "replay_complete");
+        assert_eq!(bus.publish(output("a")), 1);
+        // Stored and delivered before publish returned: no flush, no wait.
+        assert_eq!(bus.delivered_id(), 1);
+        assert_eq!(*journal.log.lock().unwrap(), [("s".to_string(), 1, false)]);
+        assert_eq!(drain(&mut sub)[0].id, Some(1));
+        assert_eq!(handle.status().commits, 1);
+    }
+
+    #[test]
+    fn a_frame_soon_after_a_commit_is_left_to_the_writer() {
+        // Nothing is ever quiet for an hour: every frame is a "burst".
+        let (journal, handle, bus) = setup_with(Some(Duration::from_secs(3600)));
+        bus.publish(output("a"));
+        handle.flush();
+        eventually(|| bus.delivered_id() == 1);
+        assert_eq!(*journal.log.lock().unwrap(), [("s".to_string(), 1, true)]);
+    }
+
+    #[test]
+    fn frames_committed_here_and_by_the_writer_keep_their_order() {
+        // Three sessions, two publishing threads each, commits now and then
+        // slow: publishers find the journal busy or queued-for and hand
+        // over, or find it idle and commit themselves, in any mix.
+        let (journal, handle, _) = setup_with(Some(Duration::ZERO));
+        journal.slow_every.store(7, Ordering::SeqCst);
+        const PER_THREAD: u64 = 1500;
+        let buses: Vec<Bus> = (0..3)
+            .map(|i| durable_bus(&handle, &format!("s{i}")))
+            .collect();
+        let done = Arc::new(AtomicBool::new(false));
+        // One watcher per session checks, as each frame reaches it, that
+        // the frame was stored before it was delivered.
+        let watchers: Vec<_> = buses
+            .iter()
+            .enumerate()
+            .map(|(i, bus)| {
+                let mut sub = bus.subscribe(Some(0)).unwrap();
+                let (journal, done) = (journal.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let session = format!("s{i}");
+                    let mut seen = Vec::new();
+                    loop {
+                        let finished = done.load(Ordering::SeqCst);
+                        for o in drain(&mut sub) {
+                            let Some(id) = o.id else { continue };
+                            let stored = journal
+                                .log
+                                .lock()
+                                .unwrap()
+                                .iter()
+                                .any(|(s, n, _)| *s == session && *n == id);
+                            assert!(stored, "{session} delivered {id} before storing it");
+                            seen.push(id);
+                        }
+                        if finished {
+                            return seen;
+                        }
+                        std::thread::yield_now();
+                    }
+                })
+            })
+            .collect();
+        let publishers: Vec<_> = buses
+            .iter()
+            .flat_map(|bus| [bus.clone(), bus.clone()])
+            .map(|bus| {
+                std::thread::spawn(move || {
+                    for i in 0..PER_THREAD {
+                        bus.publish(output(&format!("line {i}")));
+                    }
+                })
+            })
+            .collect();
+        for p in publishers {
+            p.join().unwrap();
+        }
+        handle.flush();
+        for bus in &buses {
+            eventually(|| bus.delivered_id() == 2 * PER_THREAD);
+        }
+        done.store(true, Ordering::SeqCst);
+        let all: Vec<u64> = (1..=2 * PER_THREAD).collect();
+        for (i, w) in watchers.into_iter().enumerate() {
+            assert_eq!(w.join().unwrap(), all, "what s{i}'s subscriber saw");
+        }
+        let log = journal.log.lock().unwrap();
+        for i in 0..3 {
+            let session = format!("s{i}");
+            let stored: Vec<u64> = log
+                .iter()
+                .filter(|(s, ..)| *s == session)
+                .map(|e| e.1)
+                .collect();
+            assert_eq!(stored, all, "the order {session} was stored in");
+        }
+        // Both paths were taken.
+        assert!(log.iter().any(|e| e.2) && log.iter().any(|e| !e.2));
     }
 
     #[test]
