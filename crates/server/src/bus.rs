@@ -154,6 +154,13 @@ struct Inner {
     state: Mutex<State>,
 }
 
+/// Most bytes of frames a producer should let wait for the journal before
+/// it stops producing ([`Bus::wait_for_room`], [`Bus::room`]): the
+/// journal's commit rate then paces a terminal's program or an agent, and
+/// memory stays bounded whatever they write. A few commits' worth, so the
+/// writer always has a full batch.
+pub const UNCOMMITTED_MAX: usize = 8 << 20;
+
 /// Durable storage for one session's frames (the journal), as the bus sees
 /// it.
 pub trait EventLog: Send + Sync {
@@ -489,6 +496,28 @@ impl Bus {
         drop(st);
         self.inner.delivered.notify_waiters();
         self.inner.room.notify_all();
+    }
+
+    /// Whether at most `max_bytes` of published frames wait for the log.
+    pub fn has_room(&self, max_bytes: usize) -> bool {
+        self.inner.lock().pending_bytes <= max_bytes
+    }
+
+    /// Waits until at most `max_bytes` of published frames wait for the
+    /// log: [`Bus::wait_for_room`] for a task on the runtime. An agent
+    /// session's actor awaits it before taking the agent's next message,
+    /// so an agent that prints faster than the journal commits is held
+    /// back by its own pipe.
+    pub async fn room(&self, max_bytes: usize) {
+        loop {
+            let woken = self.inner.delivered.notified();
+            let mut woken = std::pin::pin!(woken);
+            woken.as_mut().enable();
+            if self.has_room(max_bytes) {
+                return;
+            }
+            woken.await;
+        }
     }
 
     /// Blocks the calling thread while more than `max_bytes` of published

@@ -828,6 +828,29 @@ mod tests {
         bus.wait_for_room(2000);
     }
 
+    #[tokio::test]
+    async fn a_task_waits_for_room_until_the_backlog_is_committed() {
+        let (journal, handle, bus) = setup();
+        journal.hold(true);
+        let line = "x".repeat(1000);
+        for _ in 0..4 {
+            bus.publish(output(&line));
+        }
+        assert!(!bus.has_room(2000));
+        let mut room = std::pin::pin!(bus.room(2000));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(
+            room.as_mut().poll(&mut cx).is_pending(),
+            "went on over the bound"
+        );
+        journal.hold(false);
+        handle.flush_async().await;
+        tokio::time::timeout(std::time::Duration::from_secs(30), room)
+            .await
+            .expect("room once the frames are committed");
+        assert!(bus.has_room(2000));
+    }
+
     #[test]
     fn compaction_folds_page_by_page_into_the_same_snapshot() {
         use super::super::sqlite::SqliteJournal;

@@ -24,6 +24,7 @@ use super::provenance::stamp_provenance;
 use super::settings::{Axis, Settings};
 use super::terminal::agent_terminals::{AgentTerminalTails, AgentTerminals};
 use super::{Session, Status, fs};
+use crate::bus::UNCOMMITTED_MAX;
 use crate::config::PermissionPolicy;
 use crate::defaults::WorkspaceDefaults;
 use crate::error::{ApiError, ApiResult};
@@ -292,14 +293,19 @@ impl Actor {
         let mut settle_deadline: Option<tokio::time::Instant> = None;
         loop {
             let deadline = settle_deadline;
+            // With too much of its output still waiting for the journal,
+            // the agent is not read from (its pipe then holds it back);
+            // commands and timers are still served meanwhile.
+            let room = self.session.bus.has_room(UNCOMMITTED_MAX);
             tokio::select! {
                 // Agent output first: a command must not overtake what the
                 // agent already said.
                 biased;
-                msg = self.inbound.recv() => match msg {
+                msg = self.inbound.recv(), if room => match msg {
                     Some(msg) => self.on_inbound(msg),
                     None => break,
                 },
+                () = self.session.bus.room(UNCOMMITTED_MAX), if !room => {}
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd).await,
                     None => {

@@ -699,7 +699,7 @@ impl Registry {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let sink_bus = bus.clone();
         let sink: pty::Sink = Box::new(move |data| {
-            sink_bus.wait_for_room(terminal::UNCOMMITTED_MAX);
+            sink_bus.wait_for_room(crate::bus::UNCOMMITTED_MAX);
             sink_bus.publish(
                 switchyard_core::Event::TerminalOutput(TerminalOutput {
                     data,

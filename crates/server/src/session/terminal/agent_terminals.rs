@@ -217,7 +217,7 @@ impl AgentTerminals {
                 .lock()
                 .expect("captured lock")
                 .push(&data, limit);
-            bus.wait_for_room(super::UNCOMMITTED_MAX);
+            bus.wait_for_room(crate::bus::UNCOMMITTED_MAX);
             bus.publish(
                 Event::TerminalOutput(TerminalOutput {
                     data,

@@ -32,12 +32,6 @@ use tokio::sync::{mpsc, oneshot};
 use crate::bus::Bus;
 use crate::error::{ApiError, ApiResult};
 
-/// Most output (bytes of frames) a terminal may have waiting for the
-/// journal before its pump thread stops reading the PTY: the journal's
-/// commit rate then paces the program, and memory stays bounded whatever
-/// it writes. A few commits' worth, so the writer always has a full batch.
-pub const UNCOMMITTED_MAX: usize = 8 << 20;
-
 /// Where a terminal session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
