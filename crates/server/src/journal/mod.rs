@@ -117,6 +117,21 @@ pub struct StoredHistory {
     pub events: Vec<StoredEvent>,
 }
 
+/// One item of a stored history, as [`Journal::visit_history`] hands it
+/// over.
+#[derive(Debug, Clone, Copy)]
+pub enum HistoryItem<'a> {
+    /// The compacted prefix: a `session_snapshot` frame (JSON) as of `upto`.
+    Snapshot {
+        /// The last id it covers.
+        upto: u64,
+        /// The frame.
+        json: &'a str,
+    },
+    /// A stored event after it.
+    Event(&'a StoredEvent),
+}
+
 /// One write; the writer commits a batch of them in one transaction.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -164,8 +179,22 @@ pub trait Journal: Send + Sync + 'static {
     fn commit(&self, batch: &[Write]) -> JResult<()>;
     /// Every session, oldest first.
     fn sessions(&self) -> JResult<Vec<SessionRecord>>;
-    /// A session's snapshot and stored events.
-    fn history(&self, session: &str) -> JResult<StoredHistory>;
+    /// Hands a session's stored history to `visit` one item at a time, in
+    /// one read: the snapshot first (if any), then every event after it in
+    /// id order. Only the item being visited is in memory, however long
+    /// the history (a restore reads them all).
+    fn visit_history(&self, session: &str, visit: &mut dyn FnMut(HistoryItem<'_>)) -> JResult<()>;
+    /// A session's snapshot and stored events, all in memory.
+    fn history(&self, session: &str) -> JResult<StoredHistory> {
+        let mut history = StoredHistory::default();
+        self.visit_history(session, &mut |item| match item {
+            HistoryItem::Snapshot { upto, json } => {
+                history.snapshot = Some((upto, json.to_string()));
+            }
+            HistoryItem::Event(e) => history.events.push(e.clone()),
+        })?;
+        Ok(history)
+    }
     /// Events with `after < id < before`, in order, or `None` when some of
     /// them were compacted away.
     fn range(&self, session: &str, after: u64, before: u64) -> JResult<Option<Vec<StoredEvent>>>;

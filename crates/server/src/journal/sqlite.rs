@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{
-    JResult, Journal, JournalError, SessionRecord, SessionSpec, StoredEvent, StoredHistory, Write,
+    HistoryItem, JResult, Journal, JournalError, SessionRecord, SessionSpec, StoredEvent, Write,
 };
 
 /// Schema migrations, in order: migration `i` takes `user_version` from `i`
@@ -346,7 +346,7 @@ impl Journal for SqliteJournal {
         Ok(out)
     }
 
-    fn history(&self, session: &str) -> JResult<StoredHistory> {
+    fn visit_history(&self, session: &str, visit: &mut dyn FnMut(HistoryItem<'_>)) -> JResult<()> {
         let conn = lock(&self.bulk);
         // One read transaction: a compaction cannot slip in between the
         // snapshot and the events.
@@ -359,15 +359,21 @@ impl Journal for SqliteJournal {
             )
             .optional()?;
         let after = snapshot.as_ref().map_or(0, |s| s.0);
+        if let Some((upto, json)) = &snapshot {
+            visit(HistoryItem::Snapshot { upto: *upto, json });
+        }
+        drop(snapshot);
         let mut stmt = tx.prepare(
             "SELECT id, kind, frame FROM events WHERE session_id = ?1 AND id > ?2 ORDER BY id",
         )?;
-        let events = stmt
-            .query_map(params![session, to_i64(after)], stored_event)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut rows = stmt.query(params![session, to_i64(after)])?;
+        while let Some(row) = rows.next()? {
+            visit(HistoryItem::Event(&stored_event(row)?));
+        }
+        drop(rows);
         drop(stmt);
         tx.finish()?;
-        Ok(StoredHistory { snapshot, events })
+        Ok(())
     }
 
     fn range(&self, session: &str, after: u64, before: u64) -> JResult<Option<Vec<StoredEvent>>> {

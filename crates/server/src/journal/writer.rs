@@ -636,7 +636,7 @@ mod tests {
 
     use serde_json::json;
 
-    use super::super::{JResult, JournalError, SessionRecord, StoredHistory};
+    use super::super::{HistoryItem, JResult, JournalError, SessionRecord};
     use super::*;
     use crate::bus::{Bus, BusConfig, Subscription};
 
@@ -691,8 +691,8 @@ mod tests {
         fn sessions(&self) -> JResult<Vec<SessionRecord>> {
             Ok(Vec::new())
         }
-        fn history(&self, _: &str) -> JResult<StoredHistory> {
-            Ok(StoredHistory::default())
+        fn visit_history(&self, _: &str, _: &mut dyn FnMut(HistoryItem<'_>)) -> JResult<()> {
+            Ok(())
         }
         fn range(&self, _: &str, after: u64, before: u64) -> JResult<Option<Vec<StoredEvent>>> {
             let stored = self.stored.lock().unwrap();

@@ -35,7 +35,7 @@ use super::terminal::screen::{Screen, ScreenModel};
 use super::terminal::{self, Phase, TerminalHandle};
 use super::{ClientEntry, Registry, Session, SessionKind, Status, actor, agent, now_ms, presence};
 use crate::config::PermissionPolicy;
-use crate::journal::{JournalError, SessionRecord, StoredHistory, Write};
+use crate::journal::{HistoryItem, Journal, JournalError, SessionRecord, Write};
 
 /// What start-up restored, for the log.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +60,8 @@ pub async fn restore(registry: &Registry) -> Result<RestoreReport, JournalError>
     };
     let mut work = Vec::new();
     for record in records {
-        let history = journal.journal().history(&record.id)?;
-        work.push(restore_one(registry, record, history));
+        let rebuilt = rebuild(journal.journal().as_ref(), &record)?;
+        work.push(restore_one(registry, record, rebuilt));
     }
     for outcome in futures::future::join_all(work).await {
         match outcome {
@@ -84,45 +84,87 @@ enum Outcome {
     Ended,
 }
 
-/// The view and last id a stored history rebuilds, and whether its ids
-/// are contiguous.
-fn rebuild(history: &StoredHistory) -> (SessionView, u64, bool) {
+/// What a session's stored history rebuilds.
+struct Rebuilt {
+    /// The view as of `last_id`.
+    view: SessionView,
+    last_id: u64,
+    /// Whether the stored ids run without a hole.
+    contiguous: bool,
+    /// A terminal's screen: the compacted prefix's output tail (from its
+    /// snapshot), then every stored frame.
+    screen: Option<Screen>,
+}
+
+/// Reads a session's stored history once, item by item — never all of it
+/// at once, however long — into its view and, for a terminal, its screen.
+fn rebuild(journal: &dyn Journal, record: &SessionRecord) -> Result<Rebuilt, JournalError> {
+    let terminal = record.spec.kind == "terminal";
+    let spec_size = record.spec.cols.zip(record.spec.rows).unwrap_or((80, 24));
     let mut view = SessionView::new();
     let mut last = 0;
-    if let Some((upto, snap)) = &history.snapshot {
-        if let Ok(frame) = Frame::from_json(snap) {
-            let _ = reduce(&mut view, &frame);
-        }
-        last = *upto;
-    }
     let mut contiguous = true;
-    for e in &history.events {
-        if e.id != last + 1 {
-            contiguous = false;
-        }
-        match Frame::from_json(&e.json) {
-            Ok(frame) => {
-                reduce(&mut view, &frame);
+    let mut screen: Option<Screen> = None;
+    journal.visit_history(&record.id, &mut |item| match item {
+        HistoryItem::Snapshot { upto, json } => {
+            if let Ok(frame) = Frame::from_json(json) {
+                let _ = reduce(&mut view, &frame);
             }
-            Err(err) => {
-                tracing::warn!(id = e.id, "stored frame unreadable: {err}");
+            last = upto;
+            if terminal {
+                // The compacted prefix's output tail, at its size.
+                screen = Some(match &view.terminal {
+                    Some(t) => {
+                        let mut s = Screen::new(t.cols, t.rows);
+                        s.process(&t.output);
+                        s
+                    }
+                    None => Screen::new(spec_size.0, spec_size.1),
+                });
+            }
+        }
+        HistoryItem::Event(e) => {
+            if e.id != last + 1 {
                 contiguous = false;
             }
+            match Frame::from_json(&e.json) {
+                Ok(frame) => {
+                    reduce(&mut view, &frame);
+                    if terminal {
+                        screen
+                            .get_or_insert_with(|| Screen::new(spec_size.0, spec_size.1))
+                            .observe(&frame);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(id = e.id, "stored frame unreadable: {err}");
+                    contiguous = false;
+                }
+            }
+            last = e.id.max(last);
         }
-        last = e.id.max(last);
-    }
+    })?;
     // Whatever the stream state said (a resync pending, an eviction), the
     // daemon's view is never waiting on a stream.
     view.stream = Default::default();
-    (view, last, contiguous)
+    if terminal && screen.is_none() {
+        screen = Some(Screen::new(spec_size.0, spec_size.1));
+    }
+    Ok(Rebuilt {
+        view,
+        last_id: last,
+        contiguous,
+        screen,
+    })
 }
 
-async fn restore_one(
-    registry: &Registry,
-    record: SessionRecord,
-    history: StoredHistory,
-) -> Outcome {
-    let (view, last_id, contiguous) = rebuild(&history);
+async fn restore_one(registry: &Registry, record: SessionRecord, rebuilt: Rebuilt) -> Outcome {
+    let Rebuilt {
+        view,
+        last_id,
+        contiguous,
+        screen,
+    } = rebuilt;
     let mut epoch = record.epoch.clone();
     if record.degraded || !contiguous {
         epoch = crate::bus::new_epoch();
@@ -189,10 +231,8 @@ async fn restore_one(
         .unwrap_or((80, 24));
     let had_owner = view.presence.owner_client_id.is_some();
     let bus = registry.make_bus(&record.id, view, last_id, epoch);
-    if kind == SessionKind::Terminal {
-        bus.set_snapshot_extra(Box::new(ScreenModel::from_screen(rebuild_screen(
-            &history, spec,
-        ))));
+    if let Some(screen) = screen {
+        bus.set_snapshot_extra(Box::new(ScreenModel::from_screen(screen)));
     }
 
     // Bring a running session's process back before the session is
@@ -369,33 +409,6 @@ async fn restore_one(
             Outcome::Idle
         }
     }
-}
-
-/// A terminal's screen as the stored history draws it: the compacted
-/// prefix's output tail (from its snapshot), then every stored frame.
-fn rebuild_screen(history: &StoredHistory, spec: &crate::journal::SessionSpec) -> Screen {
-    let mut cols_rows = spec.cols.zip(spec.rows).unwrap_or((80, 24));
-    let mut tail = None;
-    if let Some((_, snap)) = &history.snapshot {
-        let mut v = SessionView::new();
-        if let Ok(f) = Frame::from_json(snap) {
-            let _ = reduce(&mut v, &f);
-        }
-        if let Some(t) = v.terminal {
-            cols_rows = (t.cols, t.rows);
-            tail = Some(t.output);
-        }
-    }
-    let mut screen = Screen::new(cols_rows.0, cols_rows.1);
-    if let Some(text) = tail {
-        screen.process(&text);
-    }
-    for e in &history.events {
-        if let Ok(f) = Frame::from_json(&e.json) {
-            screen.observe(&f);
-        }
-    }
-    screen
 }
 
 /// Respawns the session's agent and reopens its ACP session.
