@@ -213,3 +213,30 @@ async fn cancelling_the_turn_kills_the_agents_command() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn closing_the_session_ends_the_agents_command_before_saying_closed() {
+    let srv = spawn_test_server().await;
+    let (sid, owner) = srv.create_session().await;
+    let mut a = srv.events(&sid, &owner, None).await;
+    srv.prompt(&sid, &owner, "/run sleep 4343; echo never")
+        .await;
+    let call = a.until(|f| embedded_terminal(f).is_some()).await;
+    let id = embedded_terminal(&call).unwrap();
+    assert_eq!(sleeps_with("4343"), 1);
+    let (st, _) = srv.close(&sid, &owner).await;
+    assert!(st.is_success(), "{st}");
+    a.until_kind("session_closed").await;
+    // The command's exit is part of the session's story: told before the
+    // session says it is closed, never after.
+    let exited = a
+        .received
+        .iter()
+        .position(|f| f.kind == "terminal_exited" && f.data["terminalId"] == id.as_str());
+    let closed = a.received.iter().position(|f| f.kind == "session_closed");
+    assert!(
+        exited.is_some() && exited < closed,
+        "terminal_exited at {exited:?}, session_closed at {closed:?}"
+    );
+    assert_eq!(sleeps_with("4343"), 0, "sleep 4343 outlived its session");
+}

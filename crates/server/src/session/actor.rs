@@ -330,7 +330,7 @@ impl Actor {
             }
             if !self.ended && (self.eof || self.exit.is_some()) {
                 if self.eof && self.exit.is_some() {
-                    self.died();
+                    self.died().await;
                     settle_deadline = None;
                 } else if settle_deadline.is_none() {
                     settle_deadline = Some(tokio::time::Instant::now() + KILL_GRACE);
@@ -515,6 +515,7 @@ impl Actor {
             Command::Close { client_id, reply } => {
                 self.finish_queue();
                 self.cancel_pending_permissions();
+                self.terminals.end_all().await;
                 self.publish(
                     Event::SessionClosed(SessionClosed {
                         reason: "client_request".into(),
@@ -537,6 +538,7 @@ impl Actor {
             Command::Shutdown { reply } => {
                 self.finish_queue();
                 self.cancel_pending_permissions();
+                self.terminals.end_all().await;
                 self.publish(
                     Event::SessionDied(SessionDied {
                         reason: "daemon_shutdown".into(),
@@ -557,9 +559,9 @@ impl Actor {
 
     /// The agent went away on its own: settle everything, then exactly one
     /// `session_died`.
-    fn died(&mut self) {
+    async fn died(&mut self) {
         self.ended = true;
-        self.terminals.kill_all();
+        self.terminals.end_all().await;
         self.session.set_status(Status::Died);
         self.cancel_pending_permissions();
         if let Some((pid, _)) = self.running.take() {

@@ -302,18 +302,29 @@ impl AgentTerminals {
         Ok(json!({}))
     }
 
-    /// Ends every terminal (the session is ending).
+    /// Ends every terminal (the session is ending) and waits, bounded, for
+    /// each one's `terminal_exited` to be published: the session's own
+    /// last word (`session_closed`, `session_died`) comes after them.
+    pub async fn end_all(&self) {
+        let all = self.take_all();
+        futures::future::join_all(all.iter().map(|t| end(t))).await;
+    }
+
+    /// Kills every terminal without waiting (a last resort once the
+    /// session has ended).
     pub fn kill_all(&self) {
-        let all: Vec<_> = self
-            .terminals
+        for t in self.take_all() {
+            t.proc.lock().expect("proc lock").signal_all(libc::SIGKILL);
+        }
+    }
+
+    fn take_all(&self) -> Vec<Arc<AgentTerminal>> {
+        self.terminals
             .lock()
             .expect("terminals lock")
             .drain()
             .map(|(_, t)| t)
-            .collect();
-        for t in all {
-            t.proc.lock().expect("proc lock").signal_all(libc::SIGKILL);
-        }
+            .collect()
     }
 }
 
