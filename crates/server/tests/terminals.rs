@@ -78,6 +78,9 @@ async fn observers_are_refused_and_control_needs_the_owner() {
             (StatusCode::FORBIDDEN, Some("role_forbidden")),
             "{route}"
         );
+        // Worded for a terminal, not for an agent session.
+        let hint = err["error"]["hint"].as_str().unwrap_or_default();
+        assert!(hint.contains("type") && !hint.contains("prompt"), "{hint}");
         let (st, err) = srv.post(&path(route), Some(&other), body.clone()).await;
         assert_eq!(
             (st, kind(&err)),

@@ -187,7 +187,11 @@ impl Session {
                     c.client_id
                 ),
             )
-            .hint("attach with role \"control\" to prompt, vote, or close"));
+            .hint(if self.terminal.is_some() {
+                "attach with role \"control\" to type, resize, signal, or close"
+            } else {
+                "attach with role \"control\" to prompt, vote, or close"
+            }));
         }
         Ok(c)
     }
