@@ -61,15 +61,27 @@ fn session_part(v: &SessionView) -> Value {
 
 #[tokio::test]
 async fn kill_9_during_a_flood_loses_no_event_and_reuses_no_id() {
-    bounded(kill_9_during_a_flood_loses_no_event_and_reuses_no_id_body()).await;
+    bounded(kill_9_during_a_flood_loses_no_event_and_reuses_no_id_body(
+        &[],
+    ))
+    .await;
 }
 
-async fn kill_9_during_a_flood_loses_no_event_and_reuses_no_id_body() {
+#[tokio::test]
+async fn kill_9_during_a_flood_with_an_fsync_per_commit() {
+    bounded(kill_9_during_a_flood_loses_no_event_and_reuses_no_id_body(
+        &["--journal-sync", "full"],
+    ))
+    .await;
+}
+
+async fn kill_9_during_a_flood_loses_no_event_and_reuses_no_id_body(flags: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let ws = tempfile::tempdir().unwrap();
     let mut opts = DaemonOpts::new(&dir.path().join("data"), ws.path());
     // A small ring, so resumes after the restart come from the journal.
     opts.extra = vec!["--ring-size".into(), "64".into()];
+    opts.extra.extend(flags.iter().map(|f| f.to_string()));
     let mut d1 = opts.start().await;
     let (sid, creator) = d1.create_session("demo", ws.path()).await;
     let (_, att) = d1
@@ -101,10 +113,6 @@ async fn kill_9_during_a_flood_loses_no_event_and_reuses_no_id_body() {
 
     // Same data dir, same port, same token.
     opts.listen = d1.addr.to_string();
-    eprintln!(
-        "step: let d2 = opts.start().await;
-    assert_"
-    );
     let d2 = opts.start().await;
     assert_eq!(d2.addr, d1.addr);
 
