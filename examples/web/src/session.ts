@@ -61,6 +61,7 @@ export class SessionController {
     this.connect(view);
   };
   private confirmClose = false;
+  private attached = -1;
 
   constructor(
     client: Client,
@@ -172,6 +173,12 @@ export class SessionController {
     setText(this.title, `${what.trim()} · ${shortId(this.ctx.sessionId)}`);
     this.title.title = `${this.ctx.sessionId}${s.cwd ? ` in ${s.cwd}` : ''}`;
     this.presence.render(state);
+    const attached = state.presence.clients.length;
+    if (attached !== this.attached) {
+      this.attached = attached;
+      // The session list polls; the open session's count is live here.
+      announce('presence', { sessionId: this.ctx.sessionId, attached });
+    }
     const alive = state.lifecycle.state === 'alive';
     this.ended.hidden = alive;
     if (!alive) {

@@ -1,5 +1,6 @@
 // The session list (refreshed every few seconds and after every change
-// made here) and the form that starts a new agent or terminal session.
+// made here; the open session's attached count follows its live view) and
+// the form that starts a new agent or terminal session.
 import type { Capabilities, Client, SessionSummary } from '@switchyard/sdk';
 import { h, replace, shortId } from './dom';
 import type { ErrorPanel } from './errors';
@@ -66,12 +67,23 @@ export class SessionsPanel {
 
   start(): void {
     void this.refresh();
+    document.addEventListener('switchyard:presence', (e) => {
+      const { sessionId, attached } = (e as CustomEvent<{ sessionId: string; attached: number }>).detail;
+      this.showAttached(sessionId, attached);
+    });
     document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && this.refresh());
   }
 
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+  }
+
+  /** Shows a session's attached count as its live view has it. */
+  private showAttached(sessionId: string, attached: number): void {
+    for (const el of this.list.querySelectorAll<HTMLElement>('li[data-session-id] .attached-count')) {
+      if (el.closest<HTMLElement>('li')?.dataset.sessionId === sessionId) el.textContent = `${attached} attached`;
+    }
   }
 
   /** Reloads the list now (and schedules the next reload). */
@@ -121,7 +133,8 @@ export class SessionsPanel {
             'div',
             { class: 'session-meta muted' },
             h('span', { title: s.cwd }, s.cwd.split('/').filter(Boolean).pop() ?? s.cwd),
-            ` · ${s.clients.length} attached`,
+            ' · ',
+            h('span', { class: 'attached-count' }, `${s.clients.length} attached`),
           ),
           h(
             'div',

@@ -76,6 +76,12 @@ scenario('1. A sends /write; both see the card; B approves; both see it resolved
   // A sees B join, by name.
   await a.page.waitForSelector(`.presence li[data-client-id="${bIds.clientId}"]`);
   assert.match(await a.page.textContent(`.presence li[data-client-id="${bIds.clientId}"]`), /^B/);
+  // The list's count for the open session moves with the presence bar (the
+  // same render), not at the list's next poll.
+  assert.equal(
+    await a.page.textContent(`.session-list li[data-session-id="${sessionId}"] .attached-count`),
+    '2 attached',
+  );
 
   // The / menu offers the agent's commands.
   const box = a.page.getByRole('combobox', { name: 'Prompt' });
