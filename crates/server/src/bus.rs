@@ -330,7 +330,12 @@ impl Bus {
     /// and published like any other frame.
     ///
     /// Never waits for a subscriber: one whose queue is full is evicted.
-    pub fn publish(&self, mut frame: Frame) -> u64 {
+    pub fn publish(&self, frame: Frame) -> u64 {
+        self.publish_stamped(frame).0
+    }
+
+    /// [`Bus::publish`], also returning the `serverTimestamp` it stamped.
+    pub fn publish_stamped(&self, mut frame: Frame) -> (u64, u64) {
         if STREAM_CONTROL_TYPES.contains(&frame.kind.as_str()) {
             tracing::warn!(
                 kind = %frame.kind,
@@ -375,7 +380,7 @@ impl Bus {
                 report.log(id);
             }
         }
-        id
+        (id, now)
     }
 
     /// Reduces a frame into the view, appends it to the ring and queues it

@@ -100,6 +100,7 @@ async fn kill_9_during_a_flood_loses_no_event_and_reuses_no_id_body(flags: &[&st
         .to_string();
     let (status, body) = d1.prompt(&sid, &creator, "/flood 200000").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (_, before) = d1.get(&format!("/session/{sid}"), None).await;
     // Well into the flood, both clients streaming: kill -9.
     a.until(|f| f.id.is_some_and(|id| id > 1500)).await;
     b.until(|f| f.id.is_some_and(|id| id > 500)).await;
@@ -115,6 +116,15 @@ async fn kill_9_during_a_flood_loses_no_event_and_reuses_no_id_body(flags: &[&st
     opts.listen = d1.addr.to_string();
     let d2 = opts.start().await;
     assert_eq!(d2.addr, d1.addr);
+
+    // The clients are back as they were, attached since when they were.
+    let (_, after) = d2.get(&format!("/session/{sid}"), None).await;
+    assert_eq!(
+        before["clients"].as_array().map(Vec::len),
+        Some(2),
+        "{before}"
+    );
+    assert_eq!(after["clients"], before["clients"]);
 
     // Every id any client received exists with identical content.
     let log = whole_log(&d2, &sid, &creator).await;

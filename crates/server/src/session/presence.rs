@@ -41,7 +41,7 @@ impl Session {
     /// Attaches a client, announces it, and starts its grace period (it has
     /// no stream yet).
     pub fn attach(self: &Arc<Self>, role: Role, name: Option<String>) -> ClientEntry {
-        let entry = ClientEntry {
+        let mut entry = ClientEntry {
             client_id: new_id("c"),
             role: role.clone(),
             name: name.clone(),
@@ -55,7 +55,7 @@ impl Session {
                 generation: 0,
             },
         );
-        self.bus.publish(
+        let (_, joined_at) = self.bus.publish_stamped(
             Event::ClientJoined(ClientJoined {
                 client_id: entry.client_id.clone(),
                 role,
@@ -63,6 +63,16 @@ impl Session {
             })
             .to_frame(),
         );
+        // The join's own time, which is what a restore finds in the log.
+        entry.attached_at = joined_at;
+        if let Some(slot) = self
+            .clients
+            .lock()
+            .expect("clients lock")
+            .get_mut(&entry.client_id)
+        {
+            slot.entry.attached_at = joined_at;
+        }
         self.start_grace(&entry.client_id, 0);
         entry
     }

@@ -22,7 +22,7 @@
 //! old one is told `epoch_reset` rather than being resumed onto a log that
 //! does not match what it saw.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -94,6 +94,9 @@ struct Rebuilt {
     /// A terminal's screen: the compacted prefix's output tail (from its
     /// snapshot), then every stored frame.
     screen: Option<Screen>,
+    /// When each client last joined (`client_joined`'s server time), for
+    /// those whose join is still stored.
+    joined: HashMap<String, u64>,
 }
 
 /// Reads a session's stored history once, item by item — never all of it
@@ -105,6 +108,7 @@ fn rebuild(journal: &dyn Journal, record: &SessionRecord) -> Result<Rebuilt, Jou
     let mut last = 0;
     let mut contiguous = true;
     let mut screen: Option<Screen> = None;
+    let mut joined = HashMap::new();
     journal.visit_history(&record.id, &mut |item| match item {
         HistoryItem::Snapshot { upto, json } => {
             if let Ok(frame) = Frame::from_json(json) {
@@ -130,6 +134,12 @@ fn rebuild(journal: &dyn Journal, record: &SessionRecord) -> Result<Rebuilt, Jou
             match Frame::from_json(&e.json) {
                 Ok(frame) => {
                     reduce(&mut view, &frame);
+                    if frame.kind == "client_joined"
+                        && let (Some(client), Some(at)) =
+                            (frame.data["clientId"].as_str(), frame.meta.server_timestamp)
+                    {
+                        joined.insert(client.to_string(), at);
+                    }
                     if terminal {
                         screen
                             .get_or_insert_with(|| Screen::new(spec_size.0, spec_size.1))
@@ -155,6 +165,7 @@ fn rebuild(journal: &dyn Journal, record: &SessionRecord) -> Result<Rebuilt, Jou
         last_id: last,
         contiguous,
         screen,
+        joined,
     })
 }
 
@@ -164,6 +175,7 @@ async fn restore_one(registry: &Registry, record: SessionRecord, rebuilt: Rebuil
         last_id,
         contiguous,
         screen,
+        joined,
     } = rebuilt;
     let mut epoch = record.epoch.clone();
     if record.degraded || !contiguous {
@@ -195,7 +207,8 @@ async fn restore_one(registry: &Registry, record: SessionRecord, rebuilt: Rebuil
             client_id: c.client_id.clone(),
             role: Role::parse(&c.role),
             name: c.name.clone(),
-            attached_at: now_ms(),
+            // Compacted away: when it came back, then.
+            attached_at: joined.get(&c.client_id).copied().unwrap_or_else(now_ms),
         })
         .collect();
     let running_turn = view
