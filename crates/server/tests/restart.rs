@@ -420,9 +420,13 @@ async fn a_full_disk_degrades_the_session_and_the_daemon_lives_on_body() {
     let mut opts = DaemonOpts::new(&dir.path().join("data"), ws.path());
     // Files may not grow past 1 MiB: the journal's WAL hits it mid-flood.
     opts.file_size_limit = Some(1 << 20);
-    let d = opts.start().await;
+    let mut d = opts.start().await;
     let (sid, cid) = d.create_session("demo", ws.path()).await;
     let mut s = d.events(&sid, &cid, None).await;
+    let epoch = s.until_kind("session_snapshot").await.data["epoch"]
+        .as_str()
+        .unwrap()
+        .to_string();
     d.prompt(&sid, &cid, "/flood 20000").await;
     let degraded = s.until_kind("session_degraded").await;
     assert_eq!(degraded.data["reason"], json!("journal_write_failed"));
@@ -444,6 +448,34 @@ async fn a_full_disk_degrades_the_session_and_the_daemon_lives_on_body() {
     s.until(|f| f.kind == "turn_complete" && f.id > degraded.id)
         .await;
     assert!(agent_text(&s.view()).contains("still here"));
+
+    // A crash while the disk is still full, then a restart with room again.
+    // The client saw ids that were never stored: the restore must know
+    // (from the flag; the journal's unit tests cover a flag the database
+    // itself could not take), or it would hand those ids out again, in the
+    // same epoch, for other frames.
+    let last = s.view().last_event_id;
+    d.kill9().await;
+    drain_until_end(&mut s).await;
+    opts.file_size_limit = None;
+    opts.listen = d.addr.to_string();
+    let d2 = opts.start().await;
+    // The restored session goes on until its ids pass the client's.
+    let mut fresh = d2.events(&sid, &cid, None).await;
+    let (status, body) = d2.prompt(&sid, &cid, "/flood 30000").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    fresh
+        .until(|f| f.kind == "turn_complete" && f.id > Some(last))
+        .await;
+    let resp = d2.events_raw(&sid, &cid, Some(last), Some(&epoch)).await;
+    assert_ne!(resp.headers()["x-switchyard-epoch"], epoch.as_str());
+    let mut r = EventStream::from_response(resp);
+    let first = r.next().await.unwrap();
+    assert_eq!(first.kind, "state_resync_required");
+    assert_eq!(first.data["reason"], json!("epoch_reset"), "{}", first.data);
+    let snap = r.next().await.unwrap();
+    assert_eq!(snap.kind, "session_snapshot");
+    assert_ne!(snap.data["epoch"], json!(epoch));
     let _ = DEADLINE;
 }
 

@@ -58,6 +58,9 @@ pub fn schema_version() -> i64 {
 /// The SQLite journal.
 pub struct SqliteJournal {
     path: PathBuf,
+    /// `journal.degraded/`: one empty file per degraded session (see
+    /// [`SqliteJournal::mark_degraded`]).
+    markers: PathBuf,
     writer: Mutex<Connection>,
     /// Resumes (`range`): short reads on the hot path.
     reader: Mutex<Connection>,
@@ -119,6 +122,8 @@ impl SqliteJournal {
         })?;
         let path = data_dir.join(super::FILE_NAME);
         if reset {
+            // The sessions they flag go with the database.
+            let _ = std::fs::remove_dir_all(data_dir.join(MARKERS_DIR));
             for suffix in ["", "-wal", "-shm"] {
                 let p = PathBuf::from(format!("{}{suffix}", path.display()));
                 match std::fs::remove_file(&p) {
@@ -218,8 +223,14 @@ impl SqliteJournal {
         bulk.busy_timeout(std::time::Duration::from_secs(5))?;
         let alive = Arc::new(AtomicBool::new(true));
         start_checkpointer(&path, alive.clone())?;
+        // Made now, while there is room: a full disk can still take an
+        // empty file in an existing directory.
+        let markers = data_dir.join(MARKERS_DIR);
+        std::fs::create_dir_all(&markers)
+            .map_err(|e| JournalError(format!("cannot create {}: {e}", markers.display())))?;
         Ok(Arc::new(SqliteJournal {
             path,
+            markers,
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             bulk: Mutex::new(bulk),
@@ -231,7 +242,47 @@ impl SqliteJournal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    fn marker(&self, session: &str) -> Option<PathBuf> {
+        // Ids are the daemon's own (`s_…`); anything else is no file name.
+        let plain = !session.is_empty()
+            && session
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        plain.then(|| self.markers.join(session))
+    }
+
+    /// Flags a session degraded outside the database. The flag usually
+    /// has to be written just when the database cannot be (the disk is
+    /// full, the file at its size limit), and without it a restart would
+    /// continue the session's ids after the last *stored* event, in the
+    /// same epoch, reusing ids that clients saw for frames that were never
+    /// stored. An empty file needs no data block, so it is made first; the
+    /// database row follows in the same commit when it can. The marker
+    /// goes once a record of the session without the flag is committed
+    /// (restore's new epoch, or a purge).
+    fn mark_degraded(&self, session: &str) {
+        let Some(path) = self.marker(session) else {
+            return;
+        };
+        if let Err(e) = std::fs::File::create(&path) {
+            tracing::error!(session, path = %path.display(), "cannot flag the session degraded: {e}");
+        }
+    }
+
+    fn unmark_degraded(&self, session: &str) {
+        if let Some(path) = self.marker(session) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(path = %path.display(), "cannot remove: {e}"),
+            }
+        }
+    }
 }
+
+/// Directory (in the data dir) of the out-of-database degraded flags.
+const MARKERS_DIR: &str = "journal.degraded";
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -248,6 +299,11 @@ fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
 
 impl Journal for SqliteJournal {
     fn commit(&self, batch: &[Write]) -> JResult<()> {
+        for w in batch {
+            if let Write::Degraded { session } = w {
+                self.mark_degraded(session);
+            }
+        }
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         {
@@ -308,6 +364,13 @@ impl Journal for SqliteJournal {
             }
         }
         tx.commit()?;
+        for w in batch {
+            match w {
+                Write::Session(r) if !r.degraded => self.unmark_degraded(&r.id),
+                Write::Purge { session } => self.unmark_degraded(session),
+                _ => {}
+            }
+        }
         Ok(())
     }
 
@@ -334,11 +397,11 @@ impl Journal for SqliteJournal {
             let spec: SessionSpec = serde_json::from_str(&spec)
                 .map_err(|e| JournalError(format!("session {id}: unreadable record: {e}")))?;
             out.push(SessionRecord {
+                degraded: degraded != 0 || self.marker(&id).is_some_and(|m| m.exists()),
                 id,
                 spec,
                 state,
                 epoch,
-                degraded: degraded != 0,
                 created_at: created as u64,
                 updated_at: updated as u64,
             });
@@ -528,6 +591,45 @@ pub(super) mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn a_degraded_flag_survives_a_database_that_cannot_take_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = SqliteJournal::open(dir.path(), false, false).unwrap();
+        j.commit(&[Write::Session(Box::new(record("s_1")))])
+            .unwrap();
+        // The database refuses the next transaction (as a full disk
+        // would): the flag's row update is rolled back with it.
+        Connection::open(j.path())
+            .unwrap()
+            .execute_batch("DROP TABLE settings")
+            .unwrap();
+        let failing = [
+            Write::Degraded {
+                session: "s_1".into(),
+            },
+            Write::Setting {
+                key: "k".into(),
+                value: "v".into(),
+            },
+        ];
+        assert!(j.commit(&failing).is_err());
+        let degraded_row: i64 = Connection::open(j.path())
+            .unwrap()
+            .query_row("SELECT degraded FROM sessions WHERE id = 's_1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(degraded_row, 0, "the row update was rolled back");
+        // Still known, so a restore gives the session a new epoch.
+        assert!(j.sessions().unwrap()[0].degraded);
+        // Until a record without the flag is committed (restore's new
+        // epoch): then it is gone for good.
+        j.commit(&[Write::Session(Box::new(record("s_1")))])
+            .unwrap();
+        assert!(!j.sessions().unwrap()[0].degraded);
+        assert!(!dir.path().join(MARKERS_DIR).join("s_1").exists());
+    }
+
     #[test]
     fn the_database_is_owner_only() {
         use std::os::unix::fs::PermissionsExt;
