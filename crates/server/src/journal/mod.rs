@@ -177,6 +177,13 @@ pub enum Write {
 pub trait Journal: Send + Sync + 'static {
     /// Applies `batch` atomically: all of it or none.
     fn commit(&self, batch: &[Write]) -> JResult<()>;
+    /// [`Journal::commit`] if it can start at once; `None` when the storage
+    /// is busy (another transaction, such as a compaction, holds it), so a
+    /// caller that must not wait — a publisher on the runtime — can hand
+    /// the batch to the writer thread instead.
+    fn try_commit(&self, batch: &[Write]) -> Option<JResult<()>> {
+        Some(self.commit(batch))
+    }
     /// Every session, oldest first.
     fn sessions(&self) -> JResult<Vec<SessionRecord>>;
     /// Hands a session's stored history to `visit` one item at a time, in

@@ -243,68 +243,13 @@ impl SqliteJournal {
         &self.path
     }
 
-    fn marker(&self, session: &str) -> Option<PathBuf> {
-        // Ids are the daemon's own (`s_…`); anything else is no file name.
-        let plain = !session.is_empty()
-            && session
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        plain.then(|| self.markers.join(session))
-    }
-
-    /// Flags a session degraded outside the database. The flag usually
-    /// has to be written just when the database cannot be (the disk is
-    /// full, the file at its size limit), and without it a restart would
-    /// continue the session's ids after the last *stored* event, in the
-    /// same epoch, reusing ids that clients saw for frames that were never
-    /// stored. An empty file needs no data block, so it is made first; the
-    /// database row follows in the same commit when it can. The marker
-    /// goes once a record of the session without the flag is committed
-    /// (restore's new epoch, or a purge).
-    fn mark_degraded(&self, session: &str) {
-        let Some(path) = self.marker(session) else {
-            return;
-        };
-        if let Err(e) = std::fs::File::create(&path) {
-            tracing::error!(session, path = %path.display(), "cannot flag the session degraded: {e}");
-        }
-    }
-
-    fn unmark_degraded(&self, session: &str) {
-        if let Some(path) = self.marker(session) {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(path = %path.display(), "cannot remove: {e}"),
-            }
-        }
-    }
-}
-
-/// Directory (in the data dir) of the out-of-database degraded flags.
-const MARKERS_DIR: &str = "journal.degraded";
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// A row of `SELECT id, kind, frame FROM events`.
-fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
-    Ok(StoredEvent {
-        id: r.get::<_, i64>(0)? as u64,
-        kind: r.get(1)?,
-        json: r.get::<_, String>(2)?.into(),
-    })
-}
-
-impl Journal for SqliteJournal {
-    fn commit(&self, batch: &[Write]) -> JResult<()> {
+    /// One transaction on the writer connection.
+    fn commit_on(&self, conn: &mut Connection, batch: &[Write]) -> JResult<()> {
         for w in batch {
             if let Write::Degraded { session } = w {
                 self.mark_degraded(session);
             }
         }
-        let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         {
             let mut event = tx.prepare_cached(
@@ -372,6 +317,74 @@ impl Journal for SqliteJournal {
             }
         }
         Ok(())
+    }
+
+    fn marker(&self, session: &str) -> Option<PathBuf> {
+        // Ids are the daemon's own (`s_…`); anything else is no file name.
+        let plain = !session.is_empty()
+            && session
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        plain.then(|| self.markers.join(session))
+    }
+
+    /// Flags a session degraded outside the database. The flag usually
+    /// has to be written just when the database cannot be (the disk is
+    /// full, the file at its size limit), and without it a restart would
+    /// continue the session's ids after the last *stored* event, in the
+    /// same epoch, reusing ids that clients saw for frames that were never
+    /// stored. An empty file needs no data block, so it is made first; the
+    /// database row follows in the same commit when it can. The marker
+    /// goes once a record of the session without the flag is committed
+    /// (restore's new epoch, or a purge).
+    fn mark_degraded(&self, session: &str) {
+        let Some(path) = self.marker(session) else {
+            return;
+        };
+        if let Err(e) = std::fs::File::create(&path) {
+            tracing::error!(session, path = %path.display(), "cannot flag the session degraded: {e}");
+        }
+    }
+
+    fn unmark_degraded(&self, session: &str) {
+        if let Some(path) = self.marker(session) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(path = %path.display(), "cannot remove: {e}"),
+            }
+        }
+    }
+}
+
+/// Directory (in the data dir) of the out-of-database degraded flags.
+const MARKERS_DIR: &str = "journal.degraded";
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A row of `SELECT id, kind, frame FROM events`.
+fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        id: r.get::<_, i64>(0)? as u64,
+        kind: r.get(1)?,
+        json: r.get::<_, String>(2)?.into(),
+    })
+}
+
+impl Journal for SqliteJournal {
+    fn commit(&self, batch: &[Write]) -> JResult<()> {
+        self.commit_on(&mut lock(&self.writer), batch)
+    }
+
+    fn try_commit(&self, batch: &[Write]) -> Option<JResult<()>> {
+        let mut conn = match self.writer.try_lock() {
+            Ok(conn) => conn,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(self.commit_on(&mut conn, batch))
     }
 
     fn sessions(&self) -> JResult<Vec<SessionRecord>> {
@@ -591,6 +604,19 @@ pub(super) mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn try_commit_does_not_wait_for_a_busy_writer_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = SqliteJournal::open(dir.path(), false, false).unwrap();
+        let batch = [Write::Session(Box::new(record("s_1")))];
+        {
+            let _compacting = lock(&j.writer);
+            assert!(j.try_commit(&batch).is_none());
+        }
+        assert!(matches!(j.try_commit(&batch), Some(Ok(()))));
+        assert_eq!(j.sessions().unwrap().len(), 1);
+    }
+
     #[test]
     fn a_degraded_flag_survives_a_database_that_cannot_take_it() {
         let dir = tempfile::tempdir().unwrap();

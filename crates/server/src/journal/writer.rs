@@ -4,7 +4,8 @@
 //! in order. What happens next depends on how busy the journal is:
 //!
 //! - **Quiet** (nothing committing, nothing queued, no commit in the last
-//!   200 µs): the publisher commits the frame itself, one short
+//!   200 µs, the database not held by a compaction): the publisher
+//!   commits the frame itself, one short
 //!   transaction (a WAL append), and delivers it at once. Handing a lone
 //!   frame to a thread and back costs two wake-ups and their context
 //!   switches — more than the write — and on a loaded machine those
@@ -273,9 +274,13 @@ impl JournalHandle {
             _ => return Err(w),
         };
         let mut batch = vec![w];
-        let result = committer.commit(&mut batch, std::iter::once(session));
-        shared.commit_ended();
-        Ok(result)
+        match committer.try_commit(&mut batch, std::iter::once(session)) {
+            Some(result) => {
+                shared.commit_ended();
+                Ok(result)
+            }
+            None => Err(batch.pop().expect("the write handed in")),
+        }
     }
 }
 
@@ -459,6 +464,28 @@ impl Committer {
             return Ok(());
         }
         let result = self.journal.commit(batch);
+        self.settle(batch, sessions, result)
+    }
+
+    /// [`Committer::commit`] for a caller that must not wait: `None` (and
+    /// `batch` left as it was) when the storage is busy, as with a
+    /// compaction's delete.
+    fn try_commit(
+        &mut self,
+        batch: &mut Vec<Write>,
+        sessions: impl Iterator<Item = Arc<str>>,
+    ) -> Option<Result<(), JournalError>> {
+        let result = self.journal.try_commit(batch)?;
+        Some(self.settle(batch, sessions, result))
+    }
+
+    /// The bookkeeping after a commit of `batch`; clears it.
+    fn settle(
+        &mut self,
+        batch: &mut Vec<Write>,
+        sessions: impl Iterator<Item = Arc<str>>,
+        result: Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
         match &result {
             Ok(()) => {
                 let mut events = 0u64;
@@ -652,6 +679,8 @@ mod tests {
         /// Every this many commits, one takes a while (to make bursts).
         slow_every: AtomicUsize,
         commits: AtomicUsize,
+        /// Refuses to commit without waiting (as during a compaction).
+        busy: AtomicBool,
     }
 
     impl TestJournal {
@@ -662,6 +691,9 @@ mod tests {
     }
 
     impl Journal for TestJournal {
+        fn try_commit(&self, batch: &[Write]) -> Option<JResult<()>> {
+            (!self.busy.load(Ordering::SeqCst)).then(|| self.commit(batch))
+        }
         fn commit(&self, batch: &[Write]) -> JResult<()> {
             let mut held = self.held.lock().unwrap();
             while *held {
@@ -966,6 +998,16 @@ mod tests {
         assert_eq!(*journal.log.lock().unwrap(), [("s".to_string(), 1, false)]);
         assert_eq!(drain(&mut sub)[0].id, Some(1));
         assert_eq!(handle.status().commits, 1);
+    }
+
+    #[test]
+    fn a_busy_journal_is_left_to_the_writer() {
+        let (journal, handle, bus) = setup_with(Some(Duration::ZERO));
+        journal.busy.store(true, Ordering::SeqCst);
+        bus.publish(output("a"));
+        handle.flush();
+        eventually(|| bus.delivered_id() == 1);
+        assert_eq!(*journal.log.lock().unwrap(), [("s".to_string(), 1, true)]);
     }
 
     #[test]
