@@ -8,7 +8,7 @@
 //! do; nothing is ever deleted unless the operator asks (`--reset-journal`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -61,6 +61,10 @@ pub struct SqliteJournal {
     /// `journal.degraded/`: one empty file per degraded session (see
     /// [`SqliteJournal::mark_degraded`]).
     markers: PathBuf,
+    /// Pages in the WAL after the last commit (the writer's WAL hook).
+    wal_pages: Arc<AtomicU64>,
+    /// Past this, only the writer thread commits, and restarts the log.
+    wal_restart_pages: AtomicU64,
     writer: Mutex<Connection>,
     /// Resumes (`range`): short reads on the hot path.
     reader: Mutex<Connection>,
@@ -76,8 +80,8 @@ impl Drop for SqliteJournal {
     }
 }
 
-/// WAL pages after which a commit restarts the log itself (see `open`).
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+/// WAL pages after which the writer thread restarts the log (see `open`).
+const WAL_RESTART_PAGES: u64 = 10_000;
 
 /// Bytes the WAL file is cut back to when the log restarts.
 const WAL_SIZE_LIMIT: i64 = 64 << 20;
@@ -154,7 +158,7 @@ impl SqliteJournal {
             opts.open(&path)
                 .map_err(|e| JournalError(format!("cannot create {}: {e}", path.display())))?;
         }
-        let writer =
+        let mut writer =
             Connection::open(&path).map_err(|e| refuse(format!("cannot be opened: {e}")))?;
         writer
             .busy_timeout(std::time::Duration::from_secs(5))
@@ -187,14 +191,25 @@ impl SqliteJournal {
             .map_err(|e| refuse(format!("cannot be configured: {e}")))?;
         // The checkpointer thread copies the WAL back every
         // CHECKPOINT_EVERY, but under steady writes it never catches up with
-        // the last few frames, so only the writer's own auto-checkpoint
-        // restarts the log — inside a commit, with two fsyncs, a stall of
-        // milliseconds for every frame waiting behind it. At SQLite's
-        // default of 1,000 pages that happened twice a second at 2,000
-        // events/s; 10,000 pages (about 40 MiB of log) makes it rare, and
-        // the checkpointer has already done the copying by then.
+        // the last few frames, so the log only restarts after a checkpoint
+        // by the writer connection itself — two fsyncs, milliseconds. SQLite
+        // does that inside a commit (auto-checkpoint, every 1,000 pages:
+        // twice a second at 2,000 events/s), which would also be inside a
+        // publisher's own commit, on the runtime. Instead a hook counts the
+        // log's pages; past WAL_RESTART_PAGES (about 40 MiB, the copying
+        // long done by the checkpointer) publishers hand their frames to the
+        // writer thread, which checkpoints after its commit (`commit`), and
+        // the next commit starts the log over. (Installing the hook turns
+        // SQLite's own auto-checkpoint off.)
+        let pages = Arc::new(AtomicU64::new(0));
+        let counter = pages.clone();
         writer
-            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+            .wal_hook(Some(
+                move |_: &mut rusqlite::hooks::Wal, n: std::ffi::c_int| {
+                    counter.store(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
+                    Ok(())
+                },
+            ))
             .map_err(|e| refuse(format!("cannot be configured: {e}")))?;
         // After a burst grew it, the log shrinks back to this at its
         // next restart.
@@ -231,6 +246,8 @@ impl SqliteJournal {
         Ok(Arc::new(SqliteJournal {
             path,
             markers,
+            wal_pages: pages,
+            wal_restart_pages: AtomicU64::new(WAL_RESTART_PAGES),
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             bulk: Mutex::new(bulk),
@@ -319,6 +336,10 @@ impl SqliteJournal {
         Ok(())
     }
 
+    fn wal_is_long(&self) -> bool {
+        self.wal_pages.load(Ordering::Relaxed) >= self.wal_restart_pages.load(Ordering::Relaxed)
+    }
+
     fn marker(&self, session: &str) -> Option<PathBuf> {
         // Ids are the daemon's own (`s_…`); anything else is no file name.
         let plain = !session.is_empty()
@@ -375,10 +396,22 @@ fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
 
 impl Journal for SqliteJournal {
     fn commit(&self, batch: &[Write]) -> JResult<()> {
-        self.commit_on(&mut lock(&self.writer), batch)
+        let mut conn = lock(&self.writer);
+        self.commit_on(&mut conn, batch)?;
+        if self.wal_is_long() {
+            // Everything is copied back (the checkpointer's work, or this
+            // call's): the next commit starts the log over.
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::debug!("journal checkpoint: {e}");
+            }
+        }
+        Ok(())
     }
 
     fn try_commit(&self, batch: &[Write]) -> Option<JResult<()>> {
+        if self.wal_is_long() {
+            return None;
+        }
         let mut conn = match self.writer.try_lock() {
             Ok(conn) => conn,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
@@ -615,6 +648,36 @@ pub(super) mod tests {
         }
         assert!(matches!(j.try_commit(&batch), Some(Ok(()))));
         assert_eq!(j.sessions().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_long_wal_is_restarted_by_the_writer_not_by_a_publisher() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = SqliteJournal::open(dir.path(), false, false).unwrap();
+        j.wal_restart_pages.store(8, Ordering::Relaxed);
+        let events = |from: u64, n: u64| -> Vec<Write> {
+            (from..from + n)
+                .map(|id| Write::Event {
+                    session: "s_1".into(),
+                    event: StoredEvent {
+                        id,
+                        kind: "terminal_output".into(),
+                        json: "x".repeat(2000).into(),
+                    },
+                })
+                .collect()
+        };
+        // 40 KB of events: well past 8 pages of log.
+        j.commit(&events(1, 20)).unwrap();
+        assert!(j.wal_pages.load(Ordering::Relaxed) >= 8);
+        // A publisher is turned away rather than made to restart the log.
+        assert!(j.try_commit(&events(21, 1)).is_none());
+        // The writer's commit above checkpointed; its next one starts the
+        // log over, and publishers may commit again.
+        j.commit(&events(21, 1)).unwrap();
+        assert!(j.wal_pages.load(Ordering::Relaxed) < 8, "the log restarted");
+        assert!(matches!(j.try_commit(&events(22, 1)), Some(Ok(()))));
+        assert_eq!(j.event_sizes("s_1").unwrap().len(), 22);
     }
 
     #[test]
