@@ -4,7 +4,8 @@
 //! in order. What happens next depends on how busy the journal is:
 //!
 //! - **Quiet** (nothing committing, nothing queued, no commit in the last
-//!   200 µs, the database not held by a compaction): the publisher
+//!   200 µs, the database neither held by a compaction nor due to restart
+//!   its log — see [`Journal::try_commit`]): the publisher
 //!   commits the frame itself, one short
 //!   transaction (a WAL append), and delivers it at once. Handing a lone
 //!   frame to a thread and back costs two wake-ups and their context
