@@ -341,7 +341,7 @@ impl Registry {
     }
 
     /// An empty registry whose sessions are journaled (see
-    /// [`crate::restore`] for bringing the stored ones back).
+    /// [`restore::restore`] for bringing the stored ones back).
     pub fn with_journal(config: Config, journal: Option<JournalHandle>) -> Registry {
         let fs = Arc::new(fs::FsPolicy::new(
             config.limits.max_read_bytes,
