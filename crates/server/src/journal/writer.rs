@@ -5,12 +5,11 @@
 //!
 //! - **Quiet** (nothing committing, nothing queued, no commit in the last
 //!   200 µs, the database neither held by a compaction nor due to restart
-//!   its log — see [`Journal::try_commit`]): the publisher
-//!   commits the frame itself, one short
-//!   transaction (a WAL append), and delivers it at once. Handing a lone
-//!   frame to a thread and back costs two wake-ups and their context
-//!   switches — more than the write — and on a loaded machine those
-//!   hand-overs, not the disk, are what shows at p99.
+//!   its log — see [`Journal::try_commit`]): the publisher commits the
+//!   frame itself, one short transaction (a WAL append), and delivers it
+//!   at once. Handing a lone frame to a thread and back costs two
+//!   wake-ups and their context switches — more than the write — and on a
+//!   loaded machine those hand-overs, not the disk, are what shows at p99.
 //! - **Busy** (a burst, another session committing, `--journal-sync
 //!   full`): the frame goes through a channel to the writer thread, which
 //!   takes whatever has accumulated — hundreds of frames under a flood —
