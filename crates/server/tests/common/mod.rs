@@ -118,6 +118,65 @@ impl Api {
         )
         .await
     }
+
+    /// Opens `client`'s event stream, resuming after `last_event_id`.
+    pub async fn events(
+        &self,
+        session: &str,
+        client: &str,
+        last_event_id: Option<u64>,
+    ) -> EventStream {
+        EventStream::from_response(self.events_raw(session, client, last_event_id, None).await)
+    }
+
+    /// Like [`events`](Self::events), with another token.
+    pub async fn events_as(
+        &self,
+        token: &str,
+        session: &str,
+        client: &str,
+        last_event_id: Option<u64>,
+    ) -> EventStream {
+        EventStream::from_response(
+            self.events_raw_as(token, session, client, last_event_id, None)
+                .await,
+        )
+    }
+
+    /// The stream's raw response, with `Last-Event-ID` and epoch if given.
+    pub async fn events_raw(
+        &self,
+        session: &str,
+        client: &str,
+        last_event_id: Option<u64>,
+        epoch: Option<&str>,
+    ) -> reqwest::Response {
+        self.events_raw_as(&self.token, session, client, last_event_id, epoch)
+            .await
+    }
+
+    async fn events_raw_as(
+        &self,
+        token: &str,
+        session: &str,
+        client: &str,
+        last_event_id: Option<u64>,
+        epoch: Option<&str>,
+    ) -> reqwest::Response {
+        let mut r = self.req_as(
+            token,
+            reqwest::Method::GET,
+            &format!("/session/{session}/events"),
+            Some(client),
+        );
+        if let Some(id) = last_event_id {
+            r = r.header("last-event-id", id.to_string());
+        }
+        if let Some(e) = epoch {
+            r = r.header("x-switchyard-epoch", e);
+        }
+        r.send().await.unwrap()
+    }
 }
 
 pub fn demo_agent() -> AgentSpec {
@@ -208,37 +267,6 @@ impl TestServer {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["clientId"].as_str().unwrap().to_string()
-    }
-
-    pub async fn events(
-        &self,
-        session: &str,
-        client: &str,
-        last_event_id: Option<u64>,
-    ) -> EventStream {
-        let token = self.running.token.clone();
-        self.events_as(&token, session, client, last_event_id).await
-    }
-
-    /// Like [`events`](Self::events), with another token.
-    pub async fn events_as(
-        &self,
-        token: &str,
-        session: &str,
-        client: &str,
-        last_event_id: Option<u64>,
-    ) -> EventStream {
-        let mut r = self.req_as(
-            token,
-            reqwest::Method::GET,
-            &format!("/session/{session}/events"),
-            Some(client),
-        );
-        if let Some(id) = last_event_id {
-            r = r.header("last-event-id", id.to_string());
-        }
-        let resp = r.send().await.unwrap();
-        EventStream::from_response(resp)
     }
 }
 
@@ -602,37 +630,6 @@ impl DaemonProc {
             body["sessionId"].as_str().unwrap().to_string(),
             body["clientId"].as_str().unwrap().to_string(),
         )
-    }
-
-    /// Opens an event stream, with `Last-Event-ID` and epoch if given.
-    pub async fn events_raw(
-        &self,
-        session: &str,
-        client: &str,
-        last_event_id: Option<u64>,
-        epoch: Option<&str>,
-    ) -> reqwest::Response {
-        let mut r = self
-            .http
-            .get(self.url(&format!("/session/{session}/events")))
-            .bearer_auth(&self.token)
-            .header("x-client-id", client);
-        if let Some(id) = last_event_id {
-            r = r.header("last-event-id", id.to_string());
-        }
-        if let Some(e) = epoch {
-            r = r.header("x-switchyard-epoch", e);
-        }
-        r.send().await.unwrap()
-    }
-
-    pub async fn events(
-        &self,
-        session: &str,
-        client: &str,
-        last_event_id: Option<u64>,
-    ) -> EventStream {
-        EventStream::from_response(self.events_raw(session, client, last_event_id, None).await)
     }
 }
 
