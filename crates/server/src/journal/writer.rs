@@ -85,9 +85,10 @@ struct Shared {
     /// thread, or a publisher storing its frame itself.
     committer: Mutex<Committer>,
     /// Messages sent to the writer thread and not yet taken into a commit.
-    /// Only the writer decrements it, and only while holding `committer`,
-    /// so a publisher that holds `committer` and reads 0 knows that nothing
-    /// sent before its frame is still unstored.
+    /// The writer decrements it only while holding `committer`, so a
+    /// publisher that holds `committer` and reads 0 knows that nothing sent
+    /// before its frame is still unstored. (A send that fails takes its own
+    /// count back: that message never reached the writer.)
     queued: AtomicUsize,
     /// Whether publishers may commit their own frame, and how long after
     /// the last commit ([`BURST_GAP`]). Never with `--journal-sync full`:
