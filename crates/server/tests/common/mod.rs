@@ -119,6 +119,16 @@ impl Api {
         .await
     }
 
+    /// `POST /session` with `body`, which must succeed: (sessionId, clientId).
+    pub async fn create(&self, body: Value) -> (String, String) {
+        let (status, body) = self.post("/session", None, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["sessionId"].as_str().unwrap().to_string(),
+            body["clientId"].as_str().unwrap().to_string(),
+        )
+    }
+
     /// Opens `client`'s event stream, resuming after `last_event_id`.
     pub async fn events(
         &self,
@@ -223,14 +233,7 @@ impl TestServer {
 
     /// Creates a demo-agent session in the test workspace: (sessionId, clientId).
     pub async fn create_session(&self) -> (String, String) {
-        let (status, body) = self
-            .post("/session", None, json!({ "cwd": self.workspace.path() }))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        (
-            body["sessionId"].as_str().unwrap().to_string(),
-            body["clientId"].as_str().unwrap().to_string(),
-        )
+        self.create(json!({ "cwd": self.workspace.path() })).await
     }
 
     /// Creates a terminal session (`kind` is added): (sessionId, clientId).
@@ -239,12 +242,7 @@ impl TestServer {
         if body.get("cwd").is_none() {
             body["cwd"] = json!(self.workspace.path());
         }
-        let (status, body) = self.post("/session", None, body).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        (
-            body["sessionId"].as_str().unwrap().to_string(),
-            body["clientId"].as_str().unwrap().to_string(),
-        )
+        self.create(body).await
     }
 
     /// `POST /session/{id}/input` as `client`.
@@ -622,14 +620,7 @@ impl DaemonProc {
 
     /// Creates a session of `agent` in `cwd`: (sessionId, clientId).
     pub async fn create_session(&self, agent: &str, cwd: &std::path::Path) -> (String, String) {
-        let (status, body) = self
-            .post("/session", None, json!({ "agent": agent, "cwd": cwd }))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        (
-            body["sessionId"].as_str().unwrap().to_string(),
-            body["clientId"].as_str().unwrap().to_string(),
-        )
+        self.create(json!({ "agent": agent, "cwd": cwd })).await
     }
 }
 
